@@ -118,8 +118,9 @@ class Target:
     """One thing to probe with one probe kind.
 
     ``params`` is the kind's own frozen parameter object (``probes.<kind>.Params``), validated at
-    config load. ``interval_s`` is the probe period in seconds; ``id`` is unique per agent and is the
-    ``target`` metric label.
+    config load. ``interval_s`` is the probe period in seconds; ``timeout_s`` the probe's total
+    deadline in seconds (every phase included). ``id`` is unique per agent and is the ``target``
+    metric label.
     """
 
     id: str
@@ -127,6 +128,7 @@ class Target:
     params: Any
     labels: Labels = field(default_factory=Labels)
     interval_s: float = 60.0
+    timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""The simulated Kazakhstan: real DNS/HTTP/TLS servers, fault injection, scenarios, scoring."""
