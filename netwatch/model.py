@@ -233,3 +233,229 @@ def parse_utc(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"time without a zone: {text!r}")
     return moment.astimezone(UTC)
+
+
+# --- Detection value types (owned by netwatch/detect/) ---------------------------------------------
+
+
+class ScopeType(StrEnum):
+    """How wide an outage is. ``entity`` on an ``Outage`` names the member of that scope:
+
+    ``country`` (ISO 3166-1 code, ``KZ``), ``region`` (ISO 3166-2, ``KZ-75``), ``asn`` (decimal AS
+    number), ``network_type`` (a ``NetworkType`` value), ``category`` (catalog category), ``target``
+    (a target id), ``vantage`` (a vantage id: the instrument itself, never the watched country).
+    """
+
+    COUNTRY = "country"
+    REGION = "region"
+    ASN = "asn"
+    NETWORK_TYPE = "network_type"
+    CATEGORY = "category"
+    TARGET = "target"
+    VANTAGE = "vantage"
+
+
+class Layer(StrEnum):
+    """What failed. The first nine describe the watched network; the last two are about reachability
+    of the vantage itself and carry their own meaning:
+
+    ``vantage_offline``: the vantage lost its controls (its own uplink is down); scope ``vantage``.
+    It is an event about the instrument and never counts as a shutdown of the watched country.
+    ``international_cut``: an inside vantage still reaches domestic targets but no control abroad:
+    the country was cut from the world while its domestic network kept working; scope ``country``.
+    """
+
+    DNS = "dns"  # DNS fails while TCP to known addresses works
+    DNS_TAMPERING = "dns_tampering"  # resolvers answer bogons / block-page addresses
+    TCP_IP = "tcp_ip"  # connections fail (DNS may still work)
+    TLS = "tls"  # TLS handshakes fail
+    TLS_INTERCEPTION = "tls_interception"  # an untrusted issuer presents the certificate
+    HTTP_BLOCKING = "http_blocking"  # block pages
+    THROTTLING = "throttling"  # far slower than the baseline, without loss
+    PARTIAL = "partial"  # a few (allow-listed) targets reachable while most are not
+    BLACKOUT = "blackout"  # everything fails, DNS included
+    VANTAGE_OFFLINE = "vantage_offline"
+    INTERNATIONAL_CUT = "international_cut"
+
+    @property
+    def about_vantage(self) -> bool:
+        """True for layers describing the instrument rather than the watched country."""
+        return self is Layer.VANTAGE_OFFLINE
+
+
+class TargetState(StrEnum):
+    """Per (vantage, target, kind) state after hysteresis."""
+
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+def _opt_utc(moment: datetime | None) -> str | None:
+    return None if moment is None else format_utc(moment)
+
+
+def _opt_parse(text: str | None) -> datetime | None:
+    return None if text is None else parse_utc(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """One outage record: a scope that lost reachability at one layer, from when to when.
+
+    Times are aware UTC. The truth lies in ``[start_earliest, started_at]`` for the start (the last
+    good measurement before it, and the first failure observed) and in ``[end_earliest, ended_at]``
+    for the end (the last failure observed, and the first good measurement after it).
+    ``start_earliest`` is None only when no good measurement preceded the outage. ``ended_at`` and
+    ``end_earliest`` are None while the outage is open.
+
+    ``id`` is deterministic (scope, entity, layer, started_at), so replaying the same measurements
+    reproduces it. Outages separated by short restoration windows share ``incident_id``: they are
+    the episodes of one incident. ``severity`` is share lost x minutes (a 100 % loss for an hour
+    is 60.0); ``fraction`` the largest share of the scope's normally reachable targets lost (0..1).
+    ``evidence`` holds measurement ids (capped). ``method`` names how it was detected.
+    """
+
+    id: str
+    incident_id: str
+    scope_type: ScopeType
+    entity: str
+    layer: Layer
+    started_at: datetime
+    start_earliest: datetime | None
+    ended_at: datetime | None = None
+    end_earliest: datetime | None = None
+    severity: float = 0.0
+    fraction: float = 0.0
+    targets_affected: int = 0
+    vantages_affected: int = 0
+    evidence: tuple[str, ...] = ()
+    method: str = "netwatch-active-probing"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; times as ISO 8601 UTC with ``Z`` (or None)."""
+        return {
+            "id": self.id,
+            "incident_id": self.incident_id,
+            "scope_type": self.scope_type.value,
+            "entity": self.entity,
+            "layer": self.layer.value,
+            "started_at": format_utc(self.started_at),
+            "start_earliest": _opt_utc(self.start_earliest),
+            "ended_at": _opt_utc(self.ended_at),
+            "end_earliest": _opt_utc(self.end_earliest),
+            "severity": self.severity,
+            "fraction": self.fraction,
+            "targets_affected": self.targets_affected,
+            "vantages_affected": self.vantages_affected,
+            "evidence": list(self.evidence),
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Outage:
+        """Inverse of ``to_dict``; raises ``KeyError``/``ValueError`` on malformed input."""
+        return cls(
+            id=data["id"],
+            incident_id=data["incident_id"],
+            scope_type=ScopeType(data["scope_type"]),
+            entity=data["entity"],
+            layer=Layer(data["layer"]),
+            started_at=parse_utc(data["started_at"]),
+            start_earliest=_opt_parse(data.get("start_earliest")),
+            ended_at=_opt_parse(data.get("ended_at")),
+            end_earliest=_opt_parse(data.get("end_earliest")),
+            severity=float(data.get("severity", 0.0)),
+            fraction=float(data.get("fraction", 0.0)),
+            targets_affected=int(data.get("targets_affected", 0)),
+            vantages_affected=int(data.get("vantages_affected", 0)),
+            evidence=tuple(data.get("evidence", ())),
+            method=str(data.get("method", "netwatch-active-probing")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A per (vantage, target, kind) state change after hysteresis.
+
+    ``subject`` is ``"<vantage_id>/<target_id>/<kind>"``. ``at`` (aware UTC) is when the change was
+    first observed; ``earliest`` the last measurement in the old state, so the truth lies in
+    ``[earliest, at]`` (None when there was no earlier state). ``from_state`` is None for the first
+    state a subject reaches. ``reason`` is a failure name, ``"slow"``, ``"partial"`` or ``"ok"``.
+    ``measurement_id`` is the measurement that completed the hysteresis.
+    """
+
+    at: datetime
+    subject: str
+    from_state: TargetState | None
+    to_state: TargetState
+    reason: str
+    measurement_id: str
+    earliest: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": format_utc(self.at),
+            "subject": self.subject,
+            "from_state": None if self.from_state is None else self.from_state.value,
+            "to_state": self.to_state.value,
+            "reason": self.reason,
+            "measurement_id": self.measurement_id,
+            "earliest": _opt_utc(self.earliest),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Transition:
+        from_state = data.get("from_state")
+        return cls(
+            at=parse_utc(data["at"]),
+            subject=data["subject"],
+            from_state=None if from_state is None else TargetState(from_state),
+            to_state=TargetState(data["to_state"]),
+            reason=data["reason"],
+            measurement_id=data["measurement_id"],
+            earliest=_opt_parse(data.get("earliest")),
+        )
+
+
+class OutageChange(StrEnum):
+    """What happened to an outage record in an ``OutageEvent``."""
+
+    OPENED = "opened"
+    UPDATED = "updated"  # counts, severity, evidence or vantages changed; layer revised early on
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class OutageEvent:
+    """An immutable change to an outage: ``outage`` is the record as it stands after the change.
+
+    ``at`` is the detector clock (aware UTC) when it decided; ``reason`` is a short fixed phrase
+    (``"threshold crossed"``, ``"layer revised"``, ``"episode ended"``, ``"widened"``...).
+    """
+
+    at: datetime
+    change: OutageChange
+    outage: Outage
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": format_utc(self.at),
+            "change": self.change.value,
+            "outage": self.outage.to_dict(),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutageEvent:
+        return cls(
+            at=parse_utc(data["at"]),
+            change=OutageChange(data["change"]),
+            outage=Outage.from_dict(data["outage"]),
+            reason=data["reason"],
+        )
