@@ -3,7 +3,16 @@ that lives in the module owning that job."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+import yaml
+
+from netwatch.catalog import builtin_names, load_builtin
+from netwatch.catalog.citizenlab import citizenlab_catalog_data
+from netwatch.catalog.listing import Format, render, rows
+from netwatch.config import ConfigError, load_config
 
 app = typer.Typer(
     name="netwatch",
@@ -13,6 +22,89 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Built-in target catalogs and importers.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+
+
+@app.command("check-config")
+def check_config_command(file: Annotated[Path, typer.Argument(help="Config file (YAML).")]) -> None:
+    """Validate a config file without running anything (and without network traffic).
+
+    Prints a summary and exits 0, or prints every problem (FILE:LINE: key.path: reason) to stderr
+    and exits 2.
+    """
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(config.summary())
+
+
+@catalog_app.command("list")
+def catalog_list_command(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="List what this config will probe.")
+    ] = None,
+    catalog: Annotated[
+        str | None, typer.Option("--catalog", help=f"Only this catalog ({', '.join(builtin_names())}).")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Show what will be probed: id, kind, endpoint and labels of every target.
+
+    With --config, the config's targets (catalogs and its own); otherwise the built-in catalogs.
+    Exits 2 on an invalid config or an unknown catalog.
+    """
+    try:
+        if config is not None:
+            targets: list[Any] = list(load_config(config).targets)
+        else:
+            names = [catalog] if catalog else list(builtin_names())
+            targets = [spec for name in names for spec in load_builtin(name).targets]
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except KeyError:
+        typer.echo(f"unknown catalog {catalog!r} (built-in: {', '.join(builtin_names())})", err=True)
+        raise typer.Exit(2) from None
+    if config is not None and catalog:
+        targets = [t for t in targets if t.id in {s.id for s in _builtin_specs(catalog)}]
+    typer.echo(render(rows(targets), fmt), nl=False)
+
+
+def _builtin_specs(name: str) -> list[Any]:
+    try:
+        return list(load_builtin(name).targets)
+    except KeyError:
+        typer.echo(f"unknown catalog {name!r} (built-in: {', '.join(builtin_names())})", err=True)
+        raise typer.Exit(2) from None
+
+
+@catalog_app.command("import-citizenlab")
+def import_citizenlab_command(
+    csv_file: Annotated[Path, typer.Argument(help="A Citizen Lab / OONI test list CSV you supply.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the catalog file here (default: stdout).")
+    ] = None,
+    country: Annotated[
+        str | None,
+        typer.Option("--country", help="Country label (default: from the file name, kz.csv → KZ)."),
+    ] = None,
+) -> None:
+    """Convert a test list into a catalog file, to use with `catalogs: [{file: ...}]`.
+
+    Exits 2 listing every bad row (FILE:LINE: column: reason).
+    """
+    try:
+        data = citizenlab_catalog_data(csv_file, country)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {len(data['entries'])} entries to {output}", err=True)
 
 
 def main() -> None:

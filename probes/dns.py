@@ -62,9 +62,11 @@ def probe_dns(target: Target, deadline: Deadline, env: ProbeEnv) -> Outcome:
     ``dns_bogon_answer`` if an A/AAAA answer is a bogon for ``env`` (tampering; checked first),
     else ``dns_unexpected_answer`` if an answer lies outside ``params.expected``.
 
-    Outcome: every query ok → success; some ok → success with ``partial=True``; none ok → the
-    failure is ``dns_bogon_answer`` if any query saw a bogon (tampering outranks outages), else
-    the most common query failure, ties going to the one that came first in resolver order.
+    Outcome: any query that saw a bogon → ``dns_bogon_answer`` even if other resolvers answered
+    cleanly (tampering by the resolver a subscriber uses is the finding, and it must show in
+    ``netwatch_probe_success``, not hide in evidence; ``partial`` then says others were fine);
+    otherwise every query ok → success; some ok → success with ``partial=True``; none ok → the
+    most common query failure, ties going to the one that came first in resolver order.
 
     Phases: ``resolve`` = seconds spent on all queries. Evidence: ``name``; ``queries`` (one
     ``QueryResult.to_evidence()`` each, resolver by resolver, qtypes in order); ``agreed``, true when every
@@ -85,8 +87,9 @@ def probe_dns(target: Target, deadline: Deadline, env: ProbeEnv) -> Outcome:
         results.append(_judge(result, params.expected, env))
     failures = [result.failure for result in results if result.failure is not None]
     answer_sets = _answer_sets(results)
+    tampered = Failure.DNS_BOGON_ANSWER in failures
     return Outcome(
-        failure=_overall_failure(failures) if len(failures) == len(results) else None,
+        failure=_overall_failure(failures) if tampered or len(failures) == len(results) else None,
         partial=0 < len(failures) < len(results),
         phases={"resolve": time.monotonic() - started},
         evidence={

@@ -229,6 +229,8 @@ def test_one_failing_resolver_of_several_is_partial_success(isp: DnsServer, publ
 def test_disagreement_between_resolvers_is_visible(isp: DnsServer, public: DnsServer) -> None:
     isp.set_fault(DnsFault.BOGON, "kaspi.kz")  # the ISP resolver tampers, the public one does not
     outcome = probe(isp, public)
+    # Tampering by one resolver fails the measurement; partial says another resolver was fine.
+    assert outcome.failure is Failure.DNS_BOGON_ANSWER
     assert outcome.partial
     assert outcome.evidence["agreed"] is False
     assert outcome.evidence["answer_sets"] == {
