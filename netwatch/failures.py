@@ -73,6 +73,10 @@ def classify(exc: BaseException, phase: Phase) -> Failure:
         return Failure.TLS_HANDSHAKE_ERROR
     if isinstance(exc, ConnectionRefusedError):
         return Failure.TCP_REFUSED
+    if isinstance(exc, http.client.RemoteDisconnected):
+        # A ConnectionResetError subclass, but it means a clean close (FIN) before any response
+        # byte, not an RST: the server (or a middlebox) hung up, the protocol exchange failed.
+        return Failure.HTTP_PROTOCOL_ERROR
     if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
         return Failure.TCP_RESET
     if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
