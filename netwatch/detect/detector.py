@@ -1,0 +1,178 @@
+"""The Detector facade: measurements and a clock in, immutable events out.
+
+Pure and deterministic: no I/O, no wall clock, no randomness; feeding the same measurements and
+``advance`` calls in the same order yields identical events, ids included. Measurements of one
+(vantage, target, kind) must arrive in start-time order (older ones are ignored).
+
+Control gating, per vantage: while the latest measurements of at least ``control_down_share`` of
+its controls failed, the vantage is *suspect* and its subject verdicts are frozen (nothing opens,
+nothing closes). When that share of controls is down after hysteresis it is *offline*: a
+``vantage_offline`` record (scope ``vantage``) — or, for an inside vantage whose domestic targets
+still answer while the controls abroad do not, an ``international_cut`` record for the country.
+When the controls recover, the vantage's subject states are forgotten and re-learnt, so failures
+seen while it was offline never turn into an outage of the watched country.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from netwatch.detect.groups import GroupKey, MemberKey, VantageGroups, Verdict, bounds, most_common
+from netwatch.detect.ledger import Ledger
+from netwatch.detect.thresholds import Thresholds
+from netwatch.detect.tracker import Grade, Tracker, Window
+from netwatch.model import (
+    Failure,
+    Layer,
+    Measurement,
+    Outage,
+    OutageEvent,
+    Position,
+    Role,
+    ScopeType,
+    TargetState,
+    Transition,
+    Vantage,
+)
+
+Event = Transition | OutageEvent
+
+# Failures that describe our own agent (a bug, a config that forbids the address), not the network.
+_NOT_EVIDENCE = {Failure.INTERNAL_ERROR, Failure.EGRESS_DENIED}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReachability:
+    """Share of a group's known members reachable from one vantage (0..1), for
+    ``netwatch_group_reachability_ratio{group_type,group}``."""
+
+    vantage_id: str
+    group_type: ScopeType
+    group: str
+    ratio: float
+
+
+class Detector:
+    """Turns measurements into target transitions and outage events.
+
+    ``vantages`` gives positions (an unknown vantage is treated as outside, so it never claims an
+    international cut). Labels come from each measurement's own snapshot.
+    """
+
+    def __init__(self, thresholds: Thresholds, vantages: Iterable[Vantage] = ()) -> None:
+        self._t = thresholds
+        self._positions = {v.id: v.position for v in vantages}
+        self._views: dict[str, VantageGroups] = {}
+        self._controls: dict[str, dict[MemberKey, Tracker]] = {}
+        self._gated: dict[str, bool] = {}
+        self._control_reported: dict[str, dict[GroupKey, Verdict]] = {}
+        self._ledger = Ledger(thresholds)
+        self._now: datetime | None = None
+
+    @property
+    def now(self) -> datetime | None:
+        """The detector clock: the latest measurement completion or ``advance`` time seen."""
+        return self._now
+
+    def observe(self, m: Measurement) -> list[Event]:
+        """Apply one measurement; return the events it causes, in order."""
+        now = self._tick(m.started_at + timedelta(seconds=m.duration_s))
+        view = self._view(m.vantage_id)
+        events: list[Event] = []
+        if m.failure not in _NOT_EVIDENCE:
+            if m.labels.role is Role.CONTROL:
+                controls = self._controls[m.vantage_id]
+                tracker = controls.get((m.target_id, m.kind))
+                if tracker is None:
+                    subject = f"{m.vantage_id}/{m.target_id}/{m.kind}"
+                    tracker = controls[(m.target_id, m.kind)] = Tracker(subject, self._t)
+            else:
+                tracker = view.tracker(m.target_id, m.kind, m.labels)
+            transition = tracker.observe(m)
+            if transition is not None:
+                events.append(transition)
+        events.extend(self._evaluate(m.vantage_id, now))
+        return events
+
+    def advance(self, now: datetime) -> list[Event]:
+        """Move the clock (aware UTC) without a measurement: holds and settle periods expire."""
+        moment = self._tick(now)
+        return [e for vantage in sorted(self._views) for e in self._evaluate(vantage, moment)]
+
+    def active_outages(self) -> list[Outage]:
+        """Open outage records (for ``netwatch_outage_active{scope,entity,layer}``)."""
+        return self._ledger.active()
+
+    def reachability(self) -> list[GroupReachability]:
+        """Current reachability ratio of every judged group, per vantage, sorted."""
+        return [
+            GroupReachability(vantage, key[0], key[1], ratio)
+            for vantage in sorted(self._views)
+            for key, ratio in sorted(self._views[vantage].ratios().items())
+        ]
+
+    def _tick(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime: the detector clock is aware UTC")
+        if self._now is None or moment > self._now:
+            self._now = moment
+        return self._now
+
+    def _view(self, vantage: str) -> VantageGroups:
+        view = self._views.get(vantage)
+        if view is None:
+            view = self._views[vantage] = VantageGroups(vantage, self._t)
+            self._controls[vantage] = {}
+            self._gated[vantage] = False
+            self._control_reported[vantage] = {}
+        return view
+
+    def _evaluate(self, vantage: str, now: datetime) -> list[OutageEvent]:
+        view = self._views[vantage]
+        controls = self._controls[vantage]
+        known = [t for t in controls.values() if t.last_grade is not None]
+        need = self._t.control_down_share * len(known)
+        suspect = bool(known) and sum(t.last_grade is Grade.FAIL for t in known) >= need
+        down = [t for t in known if t.state is TargetState.DOWN]
+        offline = bool(known) and len(down) >= need
+        control_verdicts = self._control_verdicts(vantage, view, down, now) if offline else {}
+        gated = suspect or offline
+        verdicts: dict[GroupKey, Verdict]
+        ended: dict[GroupKey, Window]
+        if gated:
+            verdicts, ended = dict(view.reported), {}
+        else:
+            if self._gated[vantage]:
+                view.forget_states()
+            verdicts, ended = view.evaluate(now)
+        self._gated[vantage] = gated
+        previous = self._control_reported[vantage]
+        for key, verdict in previous.items():
+            if key not in control_verdicts:
+                recovered = [
+                    t.window
+                    for t in controls.values()
+                    if t.state is TargetState.UP and t.window is not None and t.window.at >= verdict.start.at
+                ]
+                ended[key] = bounds(recovered) if recovered else Window(verdict.start.at, now)
+        self._control_reported[vantage] = control_verdicts
+        return self._ledger.reconcile(vantage, {**verdicts, **control_verdicts}, ended, now)
+
+    def _control_verdicts(
+        self, vantage: str, view: VantageGroups, down: list[Tracker], now: datetime
+    ) -> dict[GroupKey, Verdict]:
+        windows = [t.window for t in down if t.window is not None]
+        start = bounds(windows) if windows else Window(None, now)
+        evidence = tuple(i for t in down for i in t.failing_ids)[: self._t.evidence_cap]
+        if self._positions.get(vantage) is Position.INSIDE:
+            reach = view.fresh_domestic_reach(start.at)
+            if reach is not None and reach >= self._t.domestic_reach_share:
+                country = most_common(labels.country for labels in view.labels.values())
+                key: GroupKey = (ScopeType.COUNTRY, country)
+                layer = Layer.INTERNATIONAL_CUT
+                return {key: Verdict(key, layer, 1.0, country, start, start, len(down), evidence)}
+        key = (ScopeType.VANTAGE, vantage)
+        share = round(len(down) / max(1, len(self._controls[vantage])), 4)
+        return {key: Verdict(key, Layer.VANTAGE_OFFLINE, share, "", start, start, len(down), evidence)}

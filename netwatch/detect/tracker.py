@@ -1,0 +1,166 @@
+"""Per (vantage, target, kind) state machine: up / degraded / down with raise/clear hysteresis.
+
+Each measurement is graded ``ok``, ``degraded`` (partial, or slow against the target's own latency
+baseline) or ``fail``. ``down`` needs ``down_after`` consecutive failures; leaving ``down`` needs
+``up_after`` consecutive non-failures; ``degraded`` needs ``down_after`` consecutive non-ok
+measurements and clears after ``up_after`` ok ones.
+
+Uncertainty windows are honest bounds: a good measurement shows the path worked at some moment
+after it *started*; a failed one shows it was broken at some moment before it *completed*. So a
+change to worse lies in [start of the last good one, completion of the first bad one], and a
+change to better in [start of the last bad one, completion of the first good one].
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+from netwatch.detect.thresholds import Thresholds
+from netwatch.model import Failure, Measurement, TargetState, Transition
+
+
+class Grade(Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A change happened in ``[earliest, at]`` (``earliest`` None: no earlier measurement)."""
+
+    earliest: datetime | None
+    at: datetime
+
+
+class Tracker:
+    """State of one (vantage, target, kind). Feed measurements in start-time order."""
+
+    def __init__(self, subject: str, thresholds: Thresholds) -> None:
+        self.subject = subject
+        self._t = thresholds
+        self.state: TargetState | None = None
+        self.last_grade: Grade | None = None
+        self.last_started: datetime | None = None
+        self.last_failure: Failure | None = None
+        self.last_reason = "ok"
+        # The window of the latest transition into the current state.
+        self.window: Window | None = None
+        self.failing_ids: deque[str] = deque(maxlen=5)
+        self._latencies: deque[float] = deque(maxlen=thresholds.latency_window)
+        self._fail_streak = 0
+        self._bad_streak = 0
+        self._ok_streak = 0
+        self._nonfail_streak = 0
+        self._last_nonfail_start: datetime | None = None
+        self._last_ok_start: datetime | None = None
+        self._last_fail_start: datetime | None = None
+        self._last_bad_start: datetime | None = None
+        self._pending_fail: Window | None = None
+        self._pending_bad: Window | None = None
+        self._pending_nonfail: Window | None = None
+        self._pending_ok: Window | None = None
+
+    def forget_state(self) -> None:
+        """Make the state unknown again (after the vantage was offline: its old verdicts are not
+        evidence about the watched network). Streaks restart; last-good times are kept because
+        they still bound when a later change may have happened."""
+        self.state = None
+        self.window = None
+        self._fail_streak = self._bad_streak = self._ok_streak = self._nonfail_streak = 0
+
+    def _grade(self, m: Measurement) -> Grade:
+        if m.failure is not None:
+            return Grade.FAIL
+        if m.partial:
+            return Grade.DEGRADED
+        if len(self._latencies) >= self._t.latency_min_samples:
+            limit = max(statistics.median(self._latencies) * self._t.slow_factor, self._t.slow_min_s)
+            if m.duration_s > limit:
+                return Grade.DEGRADED
+        return Grade.OK
+
+    def observe(self, m: Measurement) -> Transition | None:
+        """Apply one measurement; return the transition it completes, if any.
+
+        Measurements older than the last one seen are ignored (returns None)."""
+        if self.last_started is not None and m.started_at < self.last_started:
+            return None
+        grade = self._grade(m)
+        end = m.started_at + timedelta(seconds=m.duration_s)
+        self._count(grade, m, end)
+        self.last_grade, self.last_started = grade, m.started_at
+        if grade is Grade.FAIL:
+            self.last_failure = m.failure
+            self.last_reason = m.failure.value if m.failure else "fail"
+            self.failing_ids.append(m.id)
+        elif grade is Grade.DEGRADED:
+            self.last_reason = "partial" if m.partial else "slow"
+        else:
+            self.last_reason = "ok"
+            self._latencies.append(m.duration_s)
+        target, window = self._next_state()
+        if target is None or window is None or target == self.state:
+            return None
+        transition = Transition(
+            at=window.at,
+            subject=self.subject,
+            from_state=self.state,
+            to_state=target,
+            reason=self.last_reason,
+            measurement_id=m.id,
+            earliest=window.earliest,
+        )
+        self.state, self.window = target, window
+        return transition
+
+    def _count(self, grade: Grade, m: Measurement, end: datetime) -> None:
+        if grade is Grade.FAIL:
+            if self._fail_streak == 0:
+                self._pending_fail = Window(self._last_nonfail_start, end)
+            if self._bad_streak == 0:
+                self._pending_bad = Window(self._last_ok_start, end)
+            self._fail_streak += 1
+            self._bad_streak += 1
+            self._ok_streak = self._nonfail_streak = 0
+            self._last_fail_start = self._last_bad_start = m.started_at
+            return
+        if self._nonfail_streak == 0:
+            self._pending_nonfail = Window(self._last_fail_start, end)
+        self._nonfail_streak += 1
+        self._fail_streak = 0
+        self._last_nonfail_start = m.started_at
+        if grade is Grade.DEGRADED:
+            if self._bad_streak == 0:
+                self._pending_bad = Window(self._last_ok_start, end)
+            self._bad_streak += 1
+            self._ok_streak = 0
+            self._last_bad_start = m.started_at
+        else:
+            if self._ok_streak == 0:
+                self._pending_ok = Window(self._last_bad_start, end)
+            self._ok_streak += 1
+            self._bad_streak = 0
+            self._last_ok_start = m.started_at
+
+    def _next_state(self) -> tuple[TargetState | None, Window | None]:
+        raise_n, clear_n = self._t.down_after, self._t.up_after
+        if self._fail_streak >= raise_n:
+            return TargetState.DOWN, self._pending_fail
+        if self.state is TargetState.DOWN or self.state is None:
+            if self._nonfail_streak < clear_n:
+                if self.state is None and self._bad_streak >= raise_n:
+                    return TargetState.DEGRADED, self._pending_bad
+                return None, None
+            if self._ok_streak >= clear_n:
+                return TargetState.UP, self._pending_nonfail
+            return TargetState.DEGRADED, self._pending_nonfail
+        if self.state is TargetState.UP and self._bad_streak >= raise_n:
+            return TargetState.DEGRADED, self._pending_bad
+        if self.state is TargetState.DEGRADED and self._ok_streak >= clear_n:
+            return TargetState.UP, self._pending_ok
+        return None, None

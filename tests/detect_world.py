@@ -1,0 +1,160 @@
+"""A small synthetic Kazakhstan for detector tests: targets, a clock, and measurement rounds.
+
+Faults are plain functions from a target to an outcome, so scenarios stay data. Each target is
+probed once per ``INTERVAL`` at its own fixed offset within the round (as a jittered scheduler
+would), which is what makes start/end uncertainty windows non-trivial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from netwatch.detect import Detector, Event, Thresholds
+from netwatch.model import Failure, Labels, Measurement, NetworkType, Role
+
+T0 = datetime(2022, 1, 4, 0, 0, tzinfo=UTC)
+INTERVAL = 60.0
+
+
+@dataclass(frozen=True)
+class Tgt:
+    id: str
+    kind: str
+    labels: Labels
+
+
+@dataclass(frozen=True)
+class Result:
+    failure: Failure | None = None
+    duration_s: float = 0.2
+    partial: bool = False
+
+
+OK = Result()
+Fault = Callable[[Tgt], Result | None]  # None: this fault does not touch the target
+
+
+def _subject(tid: str, kind: str, region: str, asn: str, op: str, nt: NetworkType, cat: str) -> Tgt:
+    return Tgt(tid, kind, Labels("KZ", region, asn, op, nt, cat, Role.SUBJECT))
+
+
+def world() -> list[Tgt]:
+    """Nine subscriber-network sites (3 regions x Kcell, Beeline, Kazakhtelecom), five hosted
+    sites (two news and a bank on the allow-list, two messaging apps), two resolvers, two
+    controls abroad."""
+    ops = [("29355", "kcell", NetworkType.MOBILE), ("21299", "beeline", NetworkType.MOBILE),
+           ("9198", "kaztelecom", NetworkType.FIXED)]
+    targets = [
+        _subject(f"{op}-{region}", "http", region, asn, op, nt, "telecom")
+        for region in ("KZ-75", "KZ-71", "KZ-47")
+        for asn, op, nt in ops
+    ]
+    hosting = ("48716", "pscloud", NetworkType.HOSTING)
+    for tid, cat in (("news-1", "news"), ("news-2", "news"), ("bank-1", "bank"),
+                     ("msg-1", "messaging"), ("msg-2", "messaging")):
+        targets.append(_subject(tid, "http", "KZ-71", *hosting, cat))
+    targets.append(_subject("resolver-ktc", "dns", "KZ-75", "9198", "kaztelecom", NetworkType.FIXED, "dns-infra"))
+    targets.append(_subject("resolver-kcell", "dns", "KZ-71", "29355", "kcell", NetworkType.MOBILE, "dns-infra"))
+    for tid in ("control-1", "control-2"):
+        targets.append(Tgt(tid, "http", Labels(role=Role.CONTROL, category="control")))
+    return targets
+
+
+ALLOW_LIST = {"news-1", "news-2", "bank-1"}
+
+
+def run(
+    phases: list[tuple[float, list[Fault]]],
+    until_s: float,
+    *,
+    vantage: str = "out-1",
+    thresholds: Thresholds | None = None,
+    detector: Detector | None = None,
+    targets: Iterable[Tgt] | None = None,
+) -> tuple[Detector, list[Event], list[Measurement]]:
+    """Probe every target each INTERVAL from ``vantage`` until ``until_s`` seconds after T0.
+
+    ``phases``: (start second, faults) sorted by start; the first fault answering for a target
+    decides its outcome, otherwise the probe succeeds."""
+    det = detector or Detector(thresholds or Thresholds())
+    tlist = list(targets or world())
+    events: list[Event] = []
+    measurements: list[Measurement] = []
+    rounds = int(until_s // INTERVAL)
+    for r in range(rounds):
+        for i, tgt in enumerate(tlist):
+            offset = r * INTERVAL + (i + 0.5) * INTERVAL / len(tlist)
+            active: list[Fault] = []
+            for start, faults in phases:
+                if start <= offset:
+                    active = faults
+            result = next((res for f in active if (res := f(tgt)) is not None), OK)
+            m = Measurement(
+                id=f"{vantage}-{tgt.id}-{r}",
+                target_id=tgt.id,
+                kind=tgt.kind,
+                vantage_id=vantage,
+                started_at=T0 + timedelta(seconds=offset),
+                duration_s=result.duration_s,
+                failure=result.failure,
+                partial=result.partial,
+                labels=tgt.labels,
+            )
+            measurements.append(m)
+            events.extend(det.observe(m))
+    return det, events, measurements
+
+
+# Faults ---------------------------------------------------------------------------------------
+
+def is_subject(t: Tgt) -> bool:
+    return t.labels.role is Role.SUBJECT
+
+
+def mobile_slow(t: Tgt) -> Result | None:
+    return Result(duration_s=8.0) if t.labels.network_type is NetworkType.MOBILE else None
+
+
+def mobile_cut(t: Tgt) -> Result | None:
+    if t.labels.network_type is not NetworkType.MOBILE:
+        return None
+    return Result(Failure.DNS_TIMEOUT if t.kind == "dns" else Failure.TCP_TIMEOUT, 5.0)
+
+
+def national_web_cut(t: Tgt) -> Result | None:
+    """5 January 2022: web traffic times out, DNS keeps answering."""
+    if not is_subject(t) or t.kind == "dns":
+        return None
+    return Result(Failure.TCP_TIMEOUT, 5.0)
+
+
+def allow_list(t: Tgt) -> Result | None:
+    if not is_subject(t) or t.kind == "dns" or t.id in ALLOW_LIST:
+        return None
+    return Result(Failure.TCP_TIMEOUT, 5.0)
+
+
+def region_cut(region: str) -> Fault:
+    def fault(t: Tgt) -> Result | None:
+        if t.labels.region != region:
+            return None
+        return Result(Failure.DNS_TIMEOUT if t.kind == "dns" else Failure.TCP_TIMEOUT, 5.0)
+    return fault
+
+
+def category(cat: str, failure: Failure) -> Fault:
+    def fault(t: Tgt) -> Result | None:
+        return Result(failure, 0.3) if t.labels.category == cat else None
+    return fault
+
+
+def uplink_dead(t: Tgt) -> Result | None:
+    return Result(Failure.TCP_TIMEOUT if t.kind != "dns" else Failure.DNS_TIMEOUT, 5.0)
+
+
+def everything_dead(t: Tgt) -> Result | None:
+    if not is_subject(t):
+        return None
+    return Result(Failure.DNS_TIMEOUT if t.kind == "dns" else Failure.DNS_TIMEOUT, 5.0)
