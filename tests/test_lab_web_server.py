@@ -71,6 +71,8 @@ def test_behaviour_precedence_host_path_then_host_then_path(server: WebServer) -
     assert get(server, "/other", "a.kz:8080")[0] == 404  # port stripped from Host
     assert get(server, "/p?q=1", "b.kz")[0] == 500  # query ignored for matching
     assert get(server, "/", "b.kz")[0] == 200
+    server.set_behaviour(Status(204), host="::1")
+    assert get(server, "/", "[::1]:80")[0] == get(server, "/", "[::1]")[0] == 204
     server.clear_behaviours(Status(418))
     assert get(server, "/p", "a.kz")[0] == 418
 
@@ -96,6 +98,15 @@ def test_keep_alive_serves_several_requests_on_one_connection(server: WebServer)
         assert conn.getresponse().read() == Ok().body
     conn.close()
     assert (server.connections, server.requests) == (1, 3)
+
+
+def test_malformed_requests_do_not_kill_the_server(server: WebServer) -> None:
+    for request in (b"NONSENSE\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: many\r\n\r\n"):
+        with raw_connect(server.port) as sock:
+            sock.sendall(request)
+            reply = sock.recv(100)
+            assert reply.startswith(b"HTTP/1.1 400") or reply == b""
+    assert get(server)[0] == 200
 
 
 def test_head_has_no_body(server: WebServer) -> None:

@@ -222,7 +222,7 @@ class WebServer:
                     )
                 conn.sock.do_handshake()
             self._handle_requests(conn.sock)
-        except (OSError, http.client.HTTPException):
+        except (OSError, ValueError, http.client.HTTPException):
             pass  # the client went away, sent garbage, or stop() shut the socket
         finally:
             conn.sock.close()
@@ -262,7 +262,7 @@ class WebServer:
                 length = int(headers.get("Content-Length") or 0)
                 if length:
                     rfile.read(length)
-                host = (headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower() or None
+                host = _host_of(headers.get("Host") or "")
                 with self._lock:
                     self.requests += 1
                     self._by_host[host or ""] += 1
@@ -321,6 +321,13 @@ class WebServer:
             read = rfile.read1 if rfile is not None else sock.recv
             while read(4096) and not self._stop_event.is_set():
                 pass
+
+
+def _host_of(header: str) -> str | None:
+    """The host of a ``Host`` header, lower-case, without port or IPv6 brackets; None if empty."""
+    if header.startswith("["):
+        return header[1:].partition("]")[0].lower() or None
+    return header.partition(":")[0].lower() or None
 
 
 def _shutdown(sock: socket.socket) -> None:
