@@ -92,7 +92,7 @@ def test_plain_http_success_records_phases_and_body(web: WebServer, env: ProbeEn
     assert web.requests == 1
 
 
-def test_host_header_and_user_agent_follow_the_url(web: WebServer, env: ProbeEnv) -> None:
+def test_host_header_follows_the_url(web: WebServer, env: ProbeEnv) -> None:
     web.set_behaviour(Status(404))
     web.set_behaviour(Ok(body=b"egov"), host="egov.kz")
     outcome, _ = probe(env, url=f"http://egov.kz:{web.port}/", addresses=("127.0.0.1",))
