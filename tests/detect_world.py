@@ -7,7 +7,7 @@ would), which is what makes start/end uncertainty windows non-trivial.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,7 +36,8 @@ OK = Result()
 Fault = Callable[[Tgt], Result | None]  # None: this fault does not touch the target
 
 
-def _subject(tid: str, kind: str, region: str, asn: str, op: str, nt: NetworkType, cat: str) -> Tgt:
+def _subject(tid: str, kind: str, region: str, network: tuple[str, str, NetworkType], cat: str) -> Tgt:
+    asn, op, nt = network
     return Tgt(tid, kind, Labels("KZ", region, asn, op, nt, cat, Role.SUBJECT))
 
 
@@ -44,19 +45,27 @@ def world() -> list[Tgt]:
     """Nine subscriber-network sites (3 regions x Kcell, Beeline, Kazakhtelecom), five hosted
     sites (two news and a bank on the allow-list, two messaging apps), two resolvers, two
     controls abroad."""
-    ops = [("29355", "kcell", NetworkType.MOBILE), ("21299", "beeline", NetworkType.MOBILE),
-           ("9198", "kaztelecom", NetworkType.FIXED)]
+    ops = [
+        ("29355", "kcell", NetworkType.MOBILE),
+        ("21299", "beeline", NetworkType.MOBILE),
+        ("9198", "kaztelecom", NetworkType.FIXED),
+    ]
     targets = [
-        _subject(f"{op}-{region}", "http", region, asn, op, nt, "telecom")
+        _subject(f"{op}-{region}", "http", region, (asn, op, nt), "telecom")
         for region in ("KZ-75", "KZ-71", "KZ-47")
         for asn, op, nt in ops
     ]
     hosting = ("48716", "pscloud", NetworkType.HOSTING)
-    for tid, cat in (("news-1", "news"), ("news-2", "news"), ("bank-1", "bank"),
-                     ("msg-1", "messaging"), ("msg-2", "messaging")):
-        targets.append(_subject(tid, "http", "KZ-71", *hosting, cat))
-    targets.append(_subject("resolver-ktc", "dns", "KZ-75", "9198", "kaztelecom", NetworkType.FIXED, "dns-infra"))
-    targets.append(_subject("resolver-kcell", "dns", "KZ-71", "29355", "kcell", NetworkType.MOBILE, "dns-infra"))
+    for tid, cat in (
+        ("news-1", "news"),
+        ("news-2", "news"),
+        ("bank-1", "bank"),
+        ("msg-1", "messaging"),
+        ("msg-2", "messaging"),
+    ):
+        targets.append(_subject(tid, "http", "KZ-71", hosting, cat))
+    targets.append(_subject("resolver-ktc", "dns", "KZ-75", ops[2], "dns-infra"))
+    targets.append(_subject("resolver-kcell", "dns", "KZ-71", ops[0], "dns-infra"))
     for tid in ("control-1", "control-2"):
         targets.append(Tgt(tid, "http", Labels(role=Role.CONTROL, category="control")))
     return targets
@@ -66,7 +75,7 @@ ALLOW_LIST = {"news-1", "news-2", "bank-1"}
 
 
 def run(
-    phases: list[tuple[float, list[Fault]]],
+    phases: Sequence[tuple[float, Sequence[Fault]]],
     until_s: float,
     *,
     vantage: str = "out-1",
@@ -86,7 +95,7 @@ def run(
     for r in range(rounds):
         for i, tgt in enumerate(tlist):
             offset = r * INTERVAL + (i + 0.5) * INTERVAL / len(tlist)
-            active: list[Fault] = []
+            active: Sequence[Fault] = []
             for start, faults in phases:
                 if start <= offset:
                     active = faults
@@ -108,6 +117,7 @@ def run(
 
 
 # Faults ---------------------------------------------------------------------------------------
+
 
 def is_subject(t: Tgt) -> bool:
     return t.labels.role is Role.SUBJECT
@@ -141,12 +151,14 @@ def region_cut(region: str) -> Fault:
         if t.labels.region != region:
             return None
         return Result(Failure.DNS_TIMEOUT if t.kind == "dns" else Failure.TCP_TIMEOUT, 5.0)
+
     return fault
 
 
 def category(cat: str, failure: Failure) -> Fault:
     def fault(t: Tgt) -> Result | None:
         return Result(failure, 0.3) if t.labels.category == cat else None
+
     return fault
 
 
@@ -154,7 +166,5 @@ def uplink_dead(t: Tgt) -> Result | None:
     return Result(Failure.TCP_TIMEOUT if t.kind != "dns" else Failure.DNS_TIMEOUT, 5.0)
 
 
-def everything_dead(t: Tgt) -> Result | None:
-    if not is_subject(t):
-        return None
-    return Result(Failure.DNS_TIMEOUT if t.kind == "dns" else Failure.DNS_TIMEOUT, 5.0)
+def controls_abroad_cut(t: Tgt) -> Result | None:
+    return Result(Failure.TCP_TIMEOUT, 5.0) if t.labels.role is Role.CONTROL else None

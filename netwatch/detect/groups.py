@@ -6,8 +6,8 @@ and *throttled* when the share degraded beyond its baseline reaches ``throttle_t
 must also be spread over the group (``homogeneity``): a country whose loss sits in its mobile
 networks is a mobile outage, not a national one. Of nested groups that are out together only the
 broadest is reported; narrower ones already reported stay as their own records, and a new narrower
-verdict waits up to ``layer_settle_s`` while a broader group is heading the same way, so a national
-blackout does not first open a record per region as targets are re-probed one by one.
+verdict waits up to ``layer_settle_s`` while members of a broader group outside it fail too, so a
+national blackout does not first open a record per region as targets are re-probed one by one.
 """
 
 from __future__ import annotations
@@ -163,28 +163,30 @@ class VantageGroups:
         ``layer_settle_s``) a broader group containing it has lost half of the threshold."""
         members = set(self.groups[key])
         down = [m for m in members if self.trackers[m].state is not TargetState.UP]
-        for other in raw:
-            # Explained by a broader out group: most of what this one lost sits inside it (a
-            # category of telecom sites during a mobile cut is the mobile cut).
-            if RANK[other[0]] < RANK[key[0]]:
-                inside = set(self.groups[other])
-                if sum(m in inside for m in down) >= self._t.homogeneity * len(down):
-                    return True
         settle = self._t.layer_settle_s
+        # Explained by a broader out group: most of what this one lost sits inside it (a category
+        # of telecom sites during a mobile cut is the mobile cut). Just after any record ended,
+        # its members are still clearing their hysteresis and explain losses the same way.
+        explainers = [o for o in raw if RANK[o[0]] < RANK[key[0]]] + [
+            o for o, at in self._last_reported.items() if o != key and (now - at).total_seconds() < settle
+        ]
+        for other in explainers:
+            inside = set(self.groups[other])
+            if sum(m in inside for m in down) >= self._t.homogeneity * len(down):
+                return True
         young = (now - self._since[key]).total_seconds() < settle
         for other, other_members in self.groups.items():
             if RANK[other[0]] >= RANK[key[0]] or not members <= set(other_members):
                 continue
-            # Just after a broader record ended, its members are still clearing their hysteresis.
-            ended = self._last_reported.get(other)
-            if ended is not None and (now - ended).total_seconds() < settle:
+            # Failures elsewhere in a broader group may be the same event still arriving as
+            # targets are re-probed: give the broader group the settle period to form.
+            if young and any(self._failing(m) for m in other_members if m not in members):
                 return True
-            if young:
-                known = [self.trackers[m].state for m in other_members if self.trackers[m].state]
-                worse = sum(s is not TargetState.UP for s in known)
-                if known and worse / len(known) >= self._t.loss_threshold / 2:
-                    return True
         return False
+
+    def _failing(self, member: MemberKey) -> bool:
+        tracker = self.trackers[member]
+        return tracker.last_grade not in (Grade.OK, None) or tracker.state not in (TargetState.UP, None)
 
     def _judge(self, key: GroupKey, members: list[MemberKey], now: datetime) -> Verdict | bool | None:
         """A verdict, False (fine) or None (too little known to judge: keep the last verdict)."""

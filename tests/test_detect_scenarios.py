@@ -1,0 +1,174 @@
+"""Detector scenarios as data: a fault timeline in, the expected outage records out.
+
+Each scenario lists (start second, faults) phases and the outages it must produce, as
+(scope, entity, layer, truth start s, truth end s or None). Every detected start/end must hold the
+truth inside its uncertainty window and lie within one probe interval of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+from detect_world import (
+    INTERVAL,
+    T0,
+    allow_list,
+    category,
+    controls_abroad_cut,
+    mobile_cut,
+    mobile_slow,
+    national_web_cut,
+    region_cut,
+    run,
+    uplink_dead,
+)
+
+from netwatch.detect import Detector, Thresholds
+from netwatch.model import Failure, Outage, OutageChange, OutageEvent, Position, Vantage
+
+H = 3600.0
+TH = Thresholds(baseline_bin_s=300, incident_gap_s=2 * H)
+
+SCENARIOS = {
+    "regional cut": (
+        [(0, []), (H, [region_cut("KZ-47")]), (2 * H, [])],
+        3 * H,
+        # No resolver sits in KZ-47 and the HTTP probes still resolve: only TCP is seen failing.
+        [("region", "KZ-47", "tcp_ip", H, 2 * H)],
+    ),
+    "mobile throttling then cut": (
+        [(0, []), (H, [mobile_slow]), (2 * H, [mobile_cut]), (3 * H, [])],
+        4 * H,
+        [
+            ("network_type", "mobile", "throttling", H, 2 * H),
+            ("network_type", "mobile", "blackout", 2 * H, 3 * H),
+        ],
+    ),
+    "national web cut, DNS still answers": (
+        [(0, []), (H, [national_web_cut]), (2 * H, [])],
+        3 * H,
+        [("country", "KZ", "tcp_ip", H, 2 * H)],
+    ),
+    "messaging block pages": (
+        [(0, []), (H, [category("messaging", Failure.HTTP_BLOCKPAGE)]), (2 * H, [])],
+        3 * H,
+        [("category", "messaging", "http_blocking", H, 2 * H)],
+    ),
+    "news DNS tampering": (
+        [(0, []), (H, [category("news", Failure.DNS_BOGON_ANSWER)]), (2 * H, [])],
+        3 * H,
+        [("category", "news", "dns_tampering", H, 2 * H)],
+    ),
+    "messaging TLS interception": (
+        [(0, []), (H, [category("messaging", Failure.TLS_UNTRUSTED_CERT)]), (2 * H, [])],
+        3 * H,
+        [("category", "messaging", "tls_interception", H, 2 * H)],
+    ),
+    "allow-list": (
+        [(0, []), (H, [allow_list]), (2 * H, [])],
+        3 * H,
+        [("country", "KZ", "partial", H, 2 * H)],
+    ),
+    "quiet": ([(0, [])], 2 * H, []),
+}
+
+
+def _closed(events: Sequence[object]) -> list[Outage]:
+    return [e.outage for e in events if isinstance(e, OutageEvent) and e.change is OutageChange.CLOSED]
+
+
+def _check(outage: Outage, start_s: float, end_s: float | None) -> None:
+    truth_start = T0 + timedelta(seconds=start_s)
+    assert outage.start_earliest is not None
+    assert outage.start_earliest <= truth_start <= outage.started_at
+    assert outage.started_at - truth_start <= timedelta(seconds=INTERVAL)
+    if end_s is not None:
+        truth_end = T0 + timedelta(seconds=end_s)
+        assert outage.end_earliest is not None and outage.ended_at is not None
+        assert outage.end_earliest <= truth_end <= outage.ended_at
+        assert outage.ended_at - truth_end <= timedelta(seconds=INTERVAL)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario(name: str) -> None:
+    phases, until, expected = SCENARIOS[name]
+    _, events, _ = run(phases, until, thresholds=TH)
+    outages = _closed(events)
+    got = [(o.scope_type.value, o.entity, o.layer.value) for o in outages]
+    assert got == [e[:3] for e in expected]
+    for outage, (*_, start, end) in zip(outages, expected, strict=True):
+        _check(outage, start, end)
+
+
+def test_january_2022_compressed() -> None:
+    """Mobile throttled, then cut; national web cut (DNS answers) with restoration windows while
+    mobile stays off; an allow-list regime; restoration. One incident, its stages as records."""
+    phases = [
+        (0, []),
+        (1 * H, [mobile_slow]),
+        (2 * H, [mobile_cut]),
+        (3 * H, [mobile_cut, national_web_cut]),
+        (4 * H, [mobile_cut]),  # restoration window, mobile still off
+        (5 * H, [mobile_cut, national_web_cut]),
+        (6 * H, [mobile_cut, allow_list]),
+        (7 * H, []),
+    ]
+    _, events, _ = run(phases, 8 * H, thresholds=TH)
+    outages = sorted(_closed(events), key=lambda o: (o.started_at, o.scope_type.value))
+    expected = [
+        ("network_type", "mobile", "throttling", 1 * H, 2 * H),
+        ("network_type", "mobile", "blackout", 2 * H, 7 * H),
+        ("country", "KZ", "tcp_ip", 3 * H, 4 * H),
+        ("country", "KZ", "tcp_ip", 5 * H, 6 * H),
+        ("country", "KZ", "partial", 6 * H, 7 * H),
+    ]
+    assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [e[:3] for e in expected]
+    for outage, (*_, start, end) in zip(outages, expected, strict=True):
+        _check(outage, start, end)
+    assert len({o.incident_id for o in outages}) == 1
+    assert len({o.id for o in outages}) == len(outages)
+    assert all(o.severity > 0 and o.evidence for o in outages)
+
+
+def test_episodes_far_apart_are_separate_incidents() -> None:
+    phases = [(0, []), (H, [region_cut("KZ-47")]), (2 * H, []), (5 * H, [region_cut("KZ-47")]), (6 * H, [])]
+    _, events, _ = run(phases, 7 * H, thresholds=TH)
+    outages = _closed(events)
+    assert len(outages) == 2
+    assert outages[0].incident_id != outages[1].incident_id
+
+
+def test_vantage_losing_its_uplink_opens_no_subject_outage() -> None:
+    _, events, _ = run([(0, []), (H, [uplink_dead]), (2 * H, [])], 3 * H, thresholds=TH)
+    outages = _closed(events)
+    assert [(o.scope_type.value, o.layer.value) for o in outages] == [("vantage", "vantage_offline")]
+    _check(outages[0], H, 2 * H)
+
+
+def test_inside_vantage_without_controls_abroad_is_an_international_cut() -> None:
+    det = Detector(TH, [Vantage("in-1", Position.INSIDE)])
+    phases = [(0, []), (H, [controls_abroad_cut]), (2 * H, [])]
+    _, events, _ = run(phases, 3 * H, vantage="in-1", detector=det)
+    outages = _closed(events)
+    assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [
+        ("country", "KZ", "international_cut")
+    ]
+    _check(outages[0], H, 2 * H)
+
+
+def test_metrics_data_exposed() -> None:
+    det, _, _ = run([(0, []), (H, [region_cut("KZ-47")])], 1.5 * H, thresholds=TH)
+    active = det.active_outages()
+    assert [(o.scope_type.value, o.entity) for o in active] == [("region", "KZ-47")]
+    ratios = {(r.group_type.value, r.group): r.ratio for r in det.reachability()}
+    assert ratios[("region", "KZ-47")] == 0.0
+    assert ratios[("region", "KZ-75")] == 1.0
+
+
+def test_thresholds_from_config_reject_unknown_keys() -> None:
+    assert Thresholds.from_config({"down_after": 4}).down_after == 4
+    assert Thresholds.from_config(None) == Thresholds()
+    with pytest.raises(ValueError, match="nonsense"):
+        Thresholds.from_config({"nonsense": 1})
