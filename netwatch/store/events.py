@@ -66,8 +66,8 @@ def upsert_outages(conn: sqlite3.Connection, outages: Iterable[Outage]) -> None:
         # Evidence is capped and may be revised: the stored set mirrors the record exactly.
         conn.execute("DELETE FROM outage_evidence WHERE outage_id = ?", (o.id,))
         conn.executemany(
-            "INSERT OR IGNORE INTO outage_evidence (measurement_id, outage_id) VALUES (?, ?)",
-            [(mid, o.id) for mid in o.evidence],
+            "INSERT OR IGNORE INTO outage_evidence (outage_id, measurement_id) VALUES (?, ?)",
+            [(o.id, mid) for mid in o.evidence],
         )
 
 

@@ -55,10 +55,11 @@ MIGRATIONS: tuple[Sequence[str], ...] = (
         "CREATE INDEX outages_incident ON outages (incident_id)",
         "CREATE INDEX outages_open ON outages (started_at) WHERE ended_at IS NULL",
         """CREATE TABLE outage_evidence (
-            measurement_id TEXT NOT NULL,
             outage_id TEXT NOT NULL,
-            PRIMARY KEY (measurement_id, outage_id)
+            measurement_id TEXT NOT NULL,
+            PRIMARY KEY (outage_id, measurement_id)
         ) WITHOUT ROWID""",
+        "CREATE INDEX outage_evidence_measurement ON outage_evidence (measurement_id)",
         """CREATE TABLE transitions (
             seq INTEGER PRIMARY KEY,
             at REAL NOT NULL,
