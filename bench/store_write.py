@@ -4,10 +4,10 @@ history for 1,000 targets. Prints a table; writes only to a fresh temporary dire
     python bench/store_write.py [--measurements 200000] [--queries 200]
 
 Data set for the queries (generated with the store's own upsert, one transaction):
-1,000 targets in 17 regions, 20 ASNs, 5 network types, 12 categories; over 365 days each target
+1,000 targets in 17 regions, 20 ASNs, 6 network types, 12 categories; over 365 days each target
 has a target-scope outage every ~3.5 days on average (~104,000), each group entity one every
 ~7 days (~2,800 more) and the country one a month; durations 2 min to 12 h (log-uniform); 8
-evidence ids each; 20 outages still open.
+evidence ids each; the last outage of an entity may still be open.
 """
 
 from __future__ import annotations
