@@ -1,0 +1,206 @@
+"""Faults on the namespace backend: the set of active faults rendered into nftables, tc and servers.
+
+State is declarative: ``apply``/``clear`` change the set of active faults and ``sync`` renders the
+whole set again - one nftables table per router namespace, replaced atomically in one ``nft -f``
+transaction; tbf qdiscs on the links of throttled networks; DNS faults in the server hosts; the
+NFQUEUE delayer's queues. Applying a fault twice, or clearing one that is not active, changes
+nothing. How each fault becomes packets:
+
+- cut / vantage_offline / loss: ``drop`` (with ``numgen random`` for loss) in the forward chain
+  of the router the network hangs off: silent, so probes time out instead of being refused;
+- gateway_cut: ``drop`` in the ``igw`` namespace's forward chain;
+- throttle: tbf on both ends of each selected network's link (rate); iptables
+  ``NFQUEUE --queue-num <delay_ms>`` to the router's delayer (delay, ``netwatch.lab.nfqueue_delay``);
+  random drops (loss);
+- dns: the selected networks' resolvers answer the fault (``DnsServer.set_fault``);
+- http_block / tls_intercept: DNAT of inside clients' connections to the censor in ``core``;
+- allow_list: ``drop`` in ``core`` of everything neither from nor to an allowed site (DNS kept).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from netwatch.lab.host_process import HostProcess
+from netwatch.lab.netns_plumbing import run
+from netwatch.lab.scenario_faults import (
+    AllowList,
+    Cut,
+    DnsTamper,
+    Fault,
+    GatewayCut,
+    HttpBlock,
+    Loss,
+    Throttle,
+    TlsIntercept,
+    VantageOffline,
+)
+from netwatch.lab.server_host import CENSOR_BLOCK_PORT, CENSOR_MITM_PORT, CENSOR_RESET_PORT
+from netwatch.lab.topology import CENSOR_ADDRESS, DOMESTIC, NetKind, Selector
+
+if TYPE_CHECKING:
+    from netwatch.lab.netns import NetnsLab
+
+# "Neither port is 53" as two interval sets: written as two ``!= 53`` compares, nft 1.0.6 merges
+# them into one 32-bit compare meaning "not both 53", which drops DNS.
+_NOT_DNS = "meta l4proto { tcp, udp } th dport { 0-52, 54-65535 } th sport { 0-52, 54-65535 } "
+
+
+class NetnsFaults:
+    def __init__(self, lab: NetnsLab) -> None:
+        self.lab = lab
+        self.active: dict[str, Fault] = {}
+        self._nft: dict[str, str] = {}  # router -> ruleset last loaded
+        self._tbf: dict[tuple[str, str], int] = {}  # (namespace name, device) -> kbit/s in force
+        self._dns: dict[str, dict[str, list[list[str | None]]]] = {}
+        self._iptables: dict[str, str] = {}  # router -> iptables-restore input last loaded
+        self._delayers: dict[str, HostProcess] = {}  # router -> its NFQUEUE delayer
+        self._queues: dict[str, set[int]] = {}
+
+    def apply(self, fault_id: str, fault: Fault) -> None:
+        """Make ``fault`` active under ``fault_id`` (replacing a fault of that id); idempotent."""
+        self.active[fault_id] = fault
+        self.sync()
+
+    def clear(self, fault_id: str) -> None:
+        """Deactivate ``fault_id``; clearing an inactive id is a no-op."""
+        if self.active.pop(fault_id, None) is not None:
+            self.sync()
+
+    def clear_all(self) -> None:
+        self.active.clear()
+        self.sync()
+
+    def forget(self) -> None:
+        """Drop all state without touching the system (the lab is being torn down)."""
+        for delayer in self._delayers.values():
+            delayer.stop()
+        self.__init__(self.lab)  # type: ignore[misc]
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        forward: dict[str, list[str]] = defaultdict(list)
+        delays: dict[str, list[tuple[str, int]]] = defaultdict(list)  # router -> (prefix, ms)
+        nat: list[str] = []
+        tbf: dict[tuple[str, str], int] = {}
+        dns: dict[str, dict[str, list[list[str | None]]]] = defaultdict(lambda: defaultdict(list))
+        topology = self.lab.topology
+        clients = sorted(str(n.subnet) for n in topology.networks
+                         if n.subnet.subnet_of(DOMESTIC) and n.kind in (NetKind.ACCESS, NetKind.VANTAGE))
+        for fault in self.active.values():
+            match fault:
+                case Cut(target=target, spare_dns=spare_dns):
+                    only = _NOT_DNS if spare_dns else ""
+                    self._per_router(forward, target.selector(), f"{only}drop")
+                case GatewayCut():
+                    forward["igw"].append("drop")
+                case Loss(target=target, percent=percent):
+                    self._per_router(forward, target.selector(), f"numgen random mod 100 < {percent} drop")
+                case Throttle(target=target, rate_kbit=rate, delay_ms=delay, loss_pct=loss):
+                    selector = target.selector()
+                    if loss is not None:
+                        self._per_router(forward, selector, f"numgen random mod 100 < {loss} drop")
+                    for prefix in topology.select_prefixes(selector) if delay is not None else ():
+                        delays["core" if _domestic(prefix) else "world"].append((prefix, delay or 0))
+                    for net in topology.select_networks(selector) if rate is not None else ():
+                        for key in ((self.lab.router_of(net), f"n{net.index}"), (net.id, "up0")):
+                            tbf[key] = min(tbf.get(key, rate or 0), rate or 0)
+                case VantageOffline(vantage=vantage):
+                    net = topology.network(topology.vantage(vantage).network)
+                    forward[self.lab.router_of(net)] += [
+                        f"ip saddr {net.subnet} drop", f"ip daddr {net.subnet} drop"]
+                case DnsTamper(resolvers=resolvers, names=names, mode=mode):
+                    in_category = [s.host for s in topology.sites if s.category in names.categories]
+                    hosts = [*names.hosts, *in_category]
+                    for net in topology.select_networks(resolvers.selector()):
+                        if net.resolver:
+                            per_name: list[list[str | None]] = [[mode, f"{h}."] for h in hosts]
+                            dns[net.id]["resolver"] += per_name or [[mode, None]]
+                case HttpBlock(sites=sites):
+                    addresses = _set(topology.select_prefixes(sites.selector()))
+                    nat += [f"ip saddr {_set(clients)} ip daddr {addresses} tcp dport 80 "
+                            f"dnat ip to {CENSOR_ADDRESS}:{CENSOR_BLOCK_PORT}",
+                            f"ip saddr {_set(clients)} ip daddr {addresses} tcp dport 443 "
+                            f"dnat ip to {CENSOR_ADDRESS}:{CENSOR_RESET_PORT}"]
+                case TlsIntercept(sites=sites):
+                    addresses = _set(topology.select_prefixes(sites.selector()))
+                    nat.append(f"ip saddr {_set(clients)} ip daddr {addresses} tcp dport 443 "
+                               f"dnat ip to {CENSOR_ADDRESS}:{CENSOR_MITM_PORT}")
+                case AllowList(allow=allow, keep_dns=keep_dns):
+                    allowed = _set([f"{topology.site_address(topology.site(h))}/32" for h in allow])
+                    spare = _NOT_DNS if keep_dns else ""
+                    forward["core"].append(f"ip saddr != {allowed} ip daddr != {allowed} {spare}drop")
+        self._load_nft(forward, nat)
+        self._load_tbf(tbf)
+        self._load_dns({k: dict(v) for k, v in dns.items()})
+        for router in ("core", "world"):
+            self._load_delays(router, delays.get(router, []))
+
+    def _per_router(self, chains: dict[str, list[str]], selector: Selector, verdict: str) -> None:
+        """Rules matching packets from or to the selected prefixes, in the routers that see them."""
+        by_router: dict[str, list[str]] = defaultdict(list)
+        for prefix in self.lab.topology.select_prefixes(selector):
+            by_router["core" if _domestic(prefix) else "world"].append(prefix)
+        for router, prefixes in by_router.items():
+            chains[router] += [f"ip saddr {_set(prefixes)} {verdict}", f"ip daddr {_set(prefixes)} {verdict}"]
+
+    def _load_nft(self, forward: dict[str, list[str]], nat: list[str]) -> None:
+        for router in ("core", "igw", "world"):
+            chains = ["chain forward { type filter hook forward priority filter; policy accept;",
+                      *(f"  {rule}" for rule in forward.get(router, [])), "}"]
+            if router == "core":
+                chains += ["chain prerouting { type nat hook prerouting priority dstnat; policy accept;",
+                           *(f"  {rule}" for rule in nat), "}"]
+            # "table; delete table; table {...}" replaces the whole table in one transaction.
+            head = ["table ip nwlab", "delete table ip nwlab", "table ip nwlab {"]
+            text = "\n".join([*head, *chains, "}", ""])
+            if self._nft.get(router) != text:
+                run([*self.lab.exec_prefix(router), "nft", "-f", "-"], text)
+                self._nft[router] = text
+
+    def _load_tbf(self, wanted: dict[tuple[str, str], int]) -> None:
+        for (name, dev), kbit in wanted.items():
+            if self._tbf.get((name, dev)) != kbit:
+                burst = max(4096, kbit * 1000 // 8 // 20)  # bytes: 50 ms worth, at least a few packets
+                run(["tc", "-n", self.lab.ns(name), "qdisc", "replace", "dev", dev, "root", "tbf",
+                     "rate", f"{kbit}kbit", "burst", str(burst), "latency", "1s"])
+        for name, dev in set(self._tbf) - set(wanted):
+            run(["tc", "-n", self.lab.ns(name), "qdisc", "del", "dev", dev, "root"], check=False)
+        self._tbf = wanted
+
+    def _load_dns(self, wanted: dict[str, dict[str, list[list[str | None]]]]) -> None:
+        for net_id in set(wanted) | set(self._dns):
+            if wanted.get(net_id, {}) != self._dns.get(net_id, {}):
+                self.lab.hosts[net_id].command({"op": "dns", "faults": wanted.get(net_id, {})})
+        self._dns = wanted
+
+    def _load_delays(self, router: str, delays: list[tuple[str, int]]) -> None:
+        """NFQUEUE rules via iptables: this kernel's nftables lacks the ``queue`` expression, while
+        the iptables NFQUEUE target (xt compat) works. The queue number is the delay in ms."""
+        rules = [f"-A FORWARD {flag} {prefix} -j NFQUEUE --queue-num {ms} --queue-bypass"
+                 for prefix, ms in delays for flag in ("-s", "-d")]
+        text = "\n".join(["*filter", ":FORWARD ACCEPT [0:0]", *rules, "COMMIT", ""])
+        if self._iptables.get(router, "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n") == text:
+            return
+        queues = {ms for _, ms in delays}
+        if queues - self._queues.get(router, set()):
+            delayer = self._delayers.get(router)
+            if delayer is None:
+                argv = [*self.lab.exec_prefix(router), sys.executable, "-m", "netwatch.lab.nfqueue_delay"]
+                delayer = self._delayers[router] = HostProcess.start(argv)
+            delayer.command({"queues": sorted(queues)})  # bind before packets are queued
+            self._queues[router] = self._queues.get(router, set()) | queues
+        run([*self.lab.exec_prefix(router), "iptables-restore"], text)
+        self._iptables[router] = text
+
+
+def _set(items: list[str]) -> str:
+    return "{ " + ", ".join(items) + " }" if items else "{ 0.0.0.0/32 }"
+
+
+def _domestic(prefix: str) -> bool:
+    return prefix.startswith("10.66.") and int(prefix.split(".")[2]) < 128
+
