@@ -12,10 +12,10 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -36,10 +36,16 @@ class Health(BaseModel):
     targets: int
 
 
-def create_api(render_metrics: Callable[[], bytes], health: Callable[[], Health]) -> FastAPI:
+def create_api(
+    render_metrics: Callable[[], bytes],
+    health: Callable[[], Health],
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
     """The application: ``GET /metrics`` (Prometheus text format) and ``GET /healthz``
-    (200 when healthy, 503 otherwise)."""
+    (200 when healthy, 503 otherwise), plus ``routers`` (e.g. ``api_v1.build_router``)."""
     app = FastAPI(title="netwatch", version=netwatch.__version__)
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/metrics", response_class=Response, summary="Prometheus metrics")
     def metrics() -> Response:

@@ -15,6 +15,7 @@ from netwatch.app import configure_logging, run_agent
 from netwatch.catalog import builtin_names, load_builtin
 from netwatch.catalog.citizenlab import citizenlab_catalog_data
 from netwatch.catalog.listing import Format, render, rows
+from netwatch.cli_export import export_app, outages_command
 from netwatch.config import ConfigError, load_config
 from probes import PROBES
 
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Built-in target catalogs and importers.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(export_app, name="export")
+app.command("outages")(outages_command)
 
 
 @app.command("check-config")

@@ -1,0 +1,148 @@
+"""Row sources for exports: measurements straight from SQLite in chunks, outages page by page.
+
+Measurements are read as column tuples, not ``Measurement`` objects: SQLite's ``json_extract``
+pulls the fields out of each stored body (``Measurement.to_dict`` JSON) in C, which is what makes
+exports run at hundreds of thousands of rows a second. Each chunk is one short query on its own
+connection (keyset pagination on ``(started_at, seq)``, which the ``started_at`` index serves in
+order without sorting), so memory stays bounded by the chunk size, no read transaction is held
+between chunks, and consecutive chunks may be read from different threads (a streamed HTTP body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from netwatch.export.timefmt import local_iso, opt_local_iso
+from netwatch.model import Outage
+from netwatch.store import OutageFilter, Store
+
+CHUNK_ROWS = 5_000
+
+MEASUREMENT_COLUMNS: tuple[str, ...] = (
+    "id", "target_id", "kind", "vantage_id", "started_at", "started_at_local", "duration_s", "ok",
+    "failure", "partial", "country", "region", "asn", "operator", "network_type", "category",
+    "role", "phases", "evidence",
+)  # fmt: skip
+"""Flat columns of a measurement (CSV, Parquet). ``phases`` and ``evidence`` are JSON objects as
+text; label columns are the target's labels when it was probed."""
+
+# Selected after (seq, started_at epoch); started_at_local and ok are derived in Python.
+_FLAT_SQL = (
+    "id, target_id, kind, vantage_id, json_extract(body, '$.started_at'),"
+    " json_extract(body, '$.duration_s'), failure, json_extract(body, '$.partial'),"
+    " json_extract(body, '$.labels.country'), json_extract(body, '$.labels.region'),"
+    " json_extract(body, '$.labels.asn'), json_extract(body, '$.labels.operator'),"
+    " json_extract(body, '$.labels.network_type'), json_extract(body, '$.labels.category'),"
+    " json_extract(body, '$.labels.role'), json_extract(body, '$.phases'),"
+    " json_extract(body, '$.evidence')"
+)
+_BODY_SQL = "json_extract(body, '$.started_at'), body"
+
+FlatRow = tuple[Any, ...]
+"""id, target_id, kind, vantage_id, started_at (UTC text), duration_s, failure, partial (0/1),
+seven labels, phases (JSON text), evidence (JSON text)."""
+
+
+def _chunks(
+    store: Store, columns: str, since: datetime, until: datetime, targets: Sequence[str] | None
+) -> Iterator[list[FlatRow]]:
+    if targets is not None and not targets:
+        return
+    where = "" if targets is None else f" AND target_id IN ({','.join('?' * len(targets))})"
+    sql = (
+        f"SELECT seq, started_at, {columns} FROM measurements INDEXED BY measurements_started_at"
+        f" WHERE (started_at, seq) > (?, ?) AND started_at < ?{where}"
+        " ORDER BY started_at, seq LIMIT ?"
+    )
+    at, seq = since.timestamp(), -1  # (since, -1): every row at exactly `since` is included
+    while True:
+        with store.connect() as conn:
+            rows = conn.execute(sql, (at, seq, until.timestamp(), *(targets or ()), CHUNK_ROWS)).fetchall()
+        if rows:
+            yield [row[2:] for row in rows]
+        if len(rows) < CHUNK_ROWS:
+            return
+        seq, at = rows[-1][0], rows[-1][1]
+
+
+def measurement_rows(
+    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
+) -> Iterator[list[FlatRow]]:
+    """Chunks of ``FlatRow`` for measurements with ``since <= started_at < until`` (aware UTC),
+    optionally only of ``targets``, in time order then insertion order."""
+    return _chunks(store, _FLAT_SQL, since, until, targets)
+
+
+def measurement_bodies(
+    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
+) -> Iterator[list[tuple[str, str]]]:
+    """Like ``measurement_rows`` but each row is (started_at UTC text, stored JSON body)."""
+    return _chunks(store, _BODY_SQL, since, until, targets)
+
+
+def count_measurements(
+    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
+) -> int:
+    """How many rows ``measurement_rows`` would yield (for a progress bar's total)."""
+    if targets is not None and not targets:
+        return 0
+    where = "" if targets is None else f" AND target_id IN ({','.join('?' * len(targets))})"
+    sql = f"SELECT count(*) FROM measurements WHERE started_at >= ? AND started_at < ?{where}"
+    with store.connect() as conn:
+        return int(conn.execute(sql, (since.timestamp(), until.timestamp(), *(targets or ()))).fetchone()[0])
+
+
+def iter_outages(store: Store, where: OutageFilter, page_size: int = 1000) -> Iterator[Outage]:
+    """Every outage matching ``where``, newest first, fetched a page at a time."""
+    cursor: str | None = None
+    while True:
+        page = store.outages(where, limit=page_size, cursor=cursor)
+        yield from page.outages
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+OUTAGE_COLUMNS: tuple[str, ...] = (
+    "id", "incident_id", "scope_type", "entity", "layer",
+    "started_at", "started_at_local", "start_earliest", "start_earliest_local",
+    "ended_at", "ended_at_local", "end_earliest", "end_earliest_local",
+    "open", "duration_s", "start_uncertainty_s", "end_uncertainty_s",
+    "severity", "fraction", "targets_affected", "vantages_affected", "method", "evidence",
+)  # fmt: skip
+"""Flat columns of an outage (CSV, Parquet); ``evidence`` is space-separated measurement ids."""
+
+
+def outage_record(outage: Outage, now: Callable[[], datetime]) -> dict[str, Any]:
+    """``Outage.to_dict`` plus local times and derived seconds.
+
+    ``duration_s`` runs from ``started_at`` to ``ended_at``, or to ``now()`` while open.
+    ``start_uncertainty_s`` is ``started_at - start_earliest`` (None without a last good
+    measurement); ``end_uncertainty_s`` is ``ended_at - end_earliest`` (None while open).
+    """
+    o = outage
+    end = o.ended_at if o.ended_at is not None else now()
+    record = o.to_dict()
+    record.update(
+        started_at_local=local_iso(o.started_at),
+        start_earliest_local=opt_local_iso(o.start_earliest),
+        ended_at_local=opt_local_iso(o.ended_at),
+        end_earliest_local=opt_local_iso(o.end_earliest),
+        open=o.is_open,
+        duration_s=max(0.0, (end - o.started_at).total_seconds()),
+        start_uncertainty_s=None
+        if o.start_earliest is None
+        else (o.started_at - o.start_earliest).total_seconds(),
+        end_uncertainty_s=None
+        if o.ended_at is None or o.end_earliest is None
+        else (o.ended_at - o.end_earliest).total_seconds(),
+    )
+    return record
+
+
+def outage_flat(record: dict[str, Any]) -> tuple[Any, ...]:
+    """An ``outage_record`` in ``OUTAGE_COLUMNS`` order, evidence joined by spaces."""
+    return tuple(" ".join(record["evidence"]) if c == "evidence" else record[c] for c in OUTAGE_COLUMNS)
+
