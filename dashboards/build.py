@@ -300,7 +300,7 @@ def overview() -> Json:
     outage_by = "watched_country, scope, entity, layer"
     start = f'min by ({outage_by}) (netwatch_outage_start_time_seconds{{{COUNTRY}, scope!="vantage"}})'
     earliest = (
-        f'min by ({outage_by}) (netwatch_outage_start_earliest_time_seconds{{{COUNTRY}, scope!="vantage"}})'
+        f'min by ({outage_by}) (netwatch_outage_start_earliest_seconds{{{COUNTRY}, scope!="vantage"}})'
     )
     layer_share = (
         "sum by (layer) (label_replace("
@@ -403,7 +403,7 @@ def overview() -> Json:
                 "start, "
                 "so 'uncertainty' is that window. Times are shown in UTC and in Asia/Almaty (IANA zone: "
                 "Kazakhstan changed zones in 2024). Start columns stay empty until agents export "
-                "netwatch_outage_start_time_seconds / netwatch_outage_start_earliest_time_seconds."
+                "netwatch_outage_start_time_seconds / netwatch_outage_start_earliest_seconds."
             ),
             transformations=[
                 {"id": "merge", "options": {}},
