@@ -1,4 +1,9 @@
-"""A tripwire for the network-safety rule: tests must never ask the machine's resolver for a name."""
+"""Tripwires for the network-safety rule, applied to every test by ``conftest.py``.
+
+Tests may send traffic only to loopback (127.0.0.0/8, ::1) — namespaces a test builds are driven
+through subprocesses, which these in-process guards do not see — and must never ask the machine's
+resolver for a name. A violation fails the test with the offending call, before any packet leaves.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,21 @@ def _is_ip(host: object) -> bool:
     return True
 
 
+def _is_loopback(address: object) -> bool:
+    """True for AF_UNIX paths and (host, port...) tuples whose host is a loopback literal."""
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX path or abstract socket name: local by construction
+    host = address[0]
+    text = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
 def forbid_name_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every stdlib name lookup of a non-IP host fail the test (IP literals still pass)."""
     for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex"):
@@ -31,3 +51,25 @@ def forbid_name_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
             return _real(host, *args, **kwargs)
 
         monkeypatch.setattr(socket, name, guarded)
+
+
+def forbid_non_loopback_traffic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make connect/sendto to any address outside loopback fail the test before a packet leaves."""
+    for name in ("connect", "connect_ex"):
+        real = getattr(socket.socket, name)
+
+        def guarded(sock: socket.socket, address: Any, _real: Any = real, _name: str = name) -> Any:
+            if not _is_loopback(address):
+                raise AssertionError(f"socket.{_name}({address!r}): tests may only reach loopback")
+            return _real(sock, address)
+
+        monkeypatch.setattr(socket.socket, name, guarded)
+    real_sendto = socket.socket.sendto
+
+    def guarded_sendto(sock: socket.socket, data: Any, *args: Any) -> Any:
+        address = args[-1]
+        if not _is_loopback(address):
+            raise AssertionError(f"socket.sendto(..., {address!r}): tests may only reach loopback")
+        return real_sendto(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "sendto", guarded_sendto)
