@@ -1,8 +1,9 @@
 """The agent's composition root: builds metrics, sinks, scheduler and HTTP server from a ``Config``,
 fans every measurement out to its listeners, reloads on SIGHUP and stops on SIGTERM/SIGINT.
 
-Measurement flow: scheduler → ``run_probe`` → listeners, in order: metrics, then each sink, then
-extra listeners (the detector). Listeners are called on probe threads and must return quickly.
+Measurement flow: scheduler → ``run_probe`` → listeners, in order: metrics, then each sink (the
+SQLite store in ``config.data_dir`` first), then live detection (``agent.detection``), then extra
+listeners. Listeners are called on probe threads and must return quickly.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from prometheus_client import CollectorRegistry
 import netwatch
 from netwatch.api import ApiServer, Health, create_api
 from netwatch.config import Config, ConfigError
+from netwatch.detection import LAG_MARGIN_S, DetectionService
 from netwatch.jsonl_sink import JsonLinesSink
 from netwatch.metrics import Metrics
 from netwatch.model import Measurement, Target
+from netwatch.retention import RetentionJob
 from netwatch.runner import Clocks, run_probe
 from netwatch.scheduler import ApplyResult, Scheduler
 from netwatch.sinks import MeasurementSink
+from netwatch.store import MeasurementStore, db_path
 from probes import ProbeKind
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,16 @@ log = logging.getLogger(__name__)
 Listener = Callable[[Measurement], None]
 LoadConfig = Callable[[Path], Config]
 
-_RESTART_ONLY = ("listen_address", "listen_port", "concurrency", "jitter_s", "measurements_out", "data_dir")
+_RESTART_ONLY = (
+    "listen_address",
+    "listen_port",
+    "concurrency",
+    "jitter_s",
+    "measurements_out",
+    "data_dir",
+    "retention_days",
+    "retention_interval_s",
+)
 STOP_GRACE_S = 1.0
 """Seconds granted beyond the longest probe deadline before in-flight probes are abandoned."""
 
@@ -42,9 +55,11 @@ STOP_GRACE_S = 1.0
 class Agent:
     """One running agent. ``start`` → (``reload`` ...) → ``stop``.
 
-    ``sinks`` are extra measurement sinks (the store); a ``JsonLinesSink`` is added when
-    ``config.measurements_out`` is set. The agent closes every sink on ``stop``. ``listeners``
-    receive each measurement after metrics and sinks. ``clocks`` stamp measurements and reloads.
+    The store under ``config.data_dir`` (created if missing) gets every measurement through a
+    ``MeasurementStore`` sink, and the detector's events through ``detection``. ``sinks`` are
+    extra measurement sinks; a ``JsonLinesSink`` is added when ``config.measurements_out`` is set.
+    The agent closes every sink on ``stop``. ``listeners`` receive each measurement after metrics,
+    sinks and detection. ``clocks`` stamp measurements, reloads and detection.
     """
 
     def __init__(
@@ -61,7 +76,32 @@ class Agent:
         self._probes = probes
         self._clocks = clocks or Clocks()
         self.metrics = Metrics(registry or CollectorRegistry(), netwatch.__version__)
-        self._sinks: list[MeasurementSink] = list(sinks)
+        store_error = self.metrics.self_metrics.store_write_error
+        store_path = db_path(config.data_dir)
+        self._sinks: list[MeasurementSink] = [
+            MeasurementStore(
+                store_path,
+                on_drop=lambda: store_error("sqlite"),
+                on_write_error=lambda _: store_error("sqlite"),
+            ),
+            *sinks,
+        ]
+        self.detection = DetectionService(
+            config.detection,
+            config.vantage,
+            store_path,
+            wall=self._clocks.wall,
+            lag_s=_detection_lag(config),
+            registry=self.metrics.registry,
+            on_store_error=store_error,
+        )
+        self._retention = RetentionJob(
+            store_path,
+            config.retention_days,
+            config.retention_interval_s,
+            wall=self._clocks.wall,
+            on_error=store_error,
+        )
         if config.measurements_out is not None:
             self._sinks.append(
                 JsonLinesSink(config.measurements_out, self.metrics.self_metrics.store_write_error)
@@ -69,6 +109,7 @@ class Agent:
         self._listeners: list[Listener] = [
             self.metrics.observe,
             *(sink.write for sink in self._sinks),
+            self.detection,
             *listeners,
         ]
         self._publish_lock = threading.Lock()
@@ -91,6 +132,8 @@ class Agent:
         self.metrics.set_targets(self._config.targets)
         self.metrics.self_metrics.config_loaded(True, self._clocks.wall().timestamp())
         self.server.start()
+        self.detection.start()
+        self._retention.start()
         self.scheduler.start(self._config.targets)
         log.info(
             "netwatch %s serving on %s, %d targets",
@@ -109,6 +152,8 @@ class Agent:
         self._config = dataclasses.replace(config, **kept)
         self.metrics.set_targets(config.targets)  # before the scheduler: new targets' first results count
         result = self.scheduler.apply(config.targets)
+        # New thresholds restart the detector (state dropped); equal ones keep its state.
+        self.detection.apply(config.detection, _detection_lag(config))
         log.info(
             "config applied: %d added, %d removed, %d rescheduled",
             len(result.added),
@@ -132,14 +177,17 @@ class Agent:
 
     def stop(self) -> int:
         """Start no new probes, let running ones finish (abandoning any still running past the
-        longest deadline plus ``STOP_GRACE_S``), flush and close sinks, stop HTTP. Returns the
-        number of probes abandoned; their measurements are discarded, never half-written."""
+        longest deadline plus ``STOP_GRACE_S``), detect and persist what detection still buffers,
+        flush and close sinks, stop HTTP. Returns the number of probes abandoned; their
+        measurements are discarded, never half-written."""
         timeout = max((t.timeout_s for t in self._config.targets), default=0.0) + STOP_GRACE_S
         abandoned = self.scheduler.stop(timeout)
         if abandoned:
             log.warning("%d probes still running after %.1f s; abandoned", abandoned, timeout)
         with self._publish_lock:
             self._closed = True
+        self.detection.flush()
+        self._retention.stop()
         for sink in self._sinks:
             sink.close()
         self.server.stop()
@@ -171,6 +219,12 @@ class Agent:
                     listener(measurement)
                 except Exception:
                     log.exception("measurement listener %r failed", listener)
+
+
+def _detection_lag(config: Config) -> float:
+    """Seconds detection waits before releasing a measurement: every probe that started earlier
+    has then finished (see ``netwatch.replay`` for why the order matters)."""
+    return max((t.timeout_s for t in config.targets), default=0.0) + LAG_MARGIN_S
 
 
 def configure_logging(level: int = logging.INFO) -> None:

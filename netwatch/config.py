@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -35,6 +35,7 @@ from netwatch.config_errors import (
     validation_problems,
 )
 from netwatch.config_schema import CatalogSourceModel, ConfigModel
+from netwatch.detect.thresholds import Thresholds
 from netwatch.egress import ENV_VAR, EgressPolicy
 from netwatch.model import Target, Vantage
 from probes.dnsquery import ResolverSpec
@@ -54,6 +55,9 @@ class Config:
     ``data_dir``: where the store keeps its SQLite database.
     ``resolvers``: the default resolvers (already filled into the targets that needed them).
     ``catalogs``: names of the catalogs selected, in order.
+    ``detection``: the detector's thresholds (the ``detection:`` section; docs/detection.md).
+    ``retention_days``: raw measurements older than this many days are deleted (those an outage
+    cites are kept with it), every ``retention_interval_s`` seconds.
     """
 
     source: Path | None
@@ -69,6 +73,9 @@ class Config:
     data_dir: Path = Path("netwatch-data")
     resolvers: tuple[ResolverSpec, ...] = ()
     catalogs: tuple[str, ...] = ()
+    detection: Thresholds = field(default_factory=Thresholds)
+    retention_days: int = 30
+    retention_interval_s: float = 86_400.0
 
     def summary(self) -> str:
         """A few human-readable lines: vantage, listen address, egress, targets by kind and role."""
@@ -137,6 +144,9 @@ def parse_config(
         data_dir=loader.path(model.data_dir),
         resolvers=model.resolvers,
         catalogs=loader.catalog_names,
+        detection=model.detection,
+        retention_days=model.retention.measurements_days,
+        retention_interval_s=model.retention.interval,
     )
 
 

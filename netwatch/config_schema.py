@@ -30,6 +30,7 @@ from netwatch.catalog.schema import (
     format_duration,
 )
 from netwatch.config_errors import suggest
+from netwatch.detect.thresholds import Thresholds
 from netwatch.egress import LOOPBACK
 from netwatch.model import Position
 from probes.dnsquery import ResolverSpec
@@ -162,6 +163,14 @@ class TargetModel(_Strict):
     note: str = ""
 
 
+class RetentionModel(_Strict):
+    """How long raw measurements are kept (outage evidence stays with its outage), and how often
+    expired ones are deleted."""
+
+    measurements_days: int = Field(default=30, ge=1)
+    interval: Duration = 86_400.0
+
+
 class ConfigModel(_Strict):
     vantage: VantageModel
     allowed_networks: tuple[Cidr, ...] = LOOPBACK
@@ -172,3 +181,5 @@ class ConfigModel(_Strict):
     resolvers: tuple[ResolverSpec, ...] = ()
     catalogs: tuple[CatalogSourceModel, ...] = ()
     targets: tuple[TargetModel, ...] = ()
+    detection: Thresholds = Thresholds()
+    retention: RetentionModel = RetentionModel()

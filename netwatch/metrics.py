@@ -45,10 +45,12 @@ STORE_WRITE_ERRORS = "netwatch_store_write_errors_total"
 CONFIG_RELOAD_SUCCESSFUL = "netwatch_config_last_reload_successful"
 CONFIG_RELOAD_SUCCESS_TIMESTAMP = "netwatch_config_last_reload_success_timestamp_seconds"
 BUILD_INFO = "netwatch_build"  # exposed as netwatch_build_info
-# Owned by the detector (netwatch.detect), registered through Metrics.register:
+# Owned by live detection (netwatch.detection_metrics), registered through Metrics.register:
 GROUP_REACHABILITY_RATIO = "netwatch_group_reachability_ratio"  # {group_type, group}
 OUTAGE_ACTIVE = "netwatch_outage_active"  # {scope, entity, layer}
-OUTAGES_TOTAL = "netwatch_outages_total"
+OUTAGE_START_TIME = "netwatch_outage_start_time_seconds"  # {scope, entity, layer}
+OUTAGE_START_EARLIEST = "netwatch_outage_start_earliest_seconds"  # {scope, entity, layer}
+OUTAGES_TOTAL = "netwatch_outages_total"  # {scope, layer}
 
 TARGET_LABELS = ("target", "kind", "region", "asn", "operator", "network_type", "category", "role")
 """Label names of every per-target series, in exposition order."""

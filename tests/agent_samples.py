@@ -53,6 +53,7 @@ def config(
     *,
     port: int = 0,
     measurements_out: Path | None = None,
+    data_dir: Path = Path("netwatch-data"),
     concurrency: int = 8,
     jitter_s: float = 0.0,
 ) -> Config:
@@ -67,4 +68,5 @@ def config(
         concurrency=concurrency,
         jitter_s=jitter_s,
         measurements_out=measurements_out,
+        data_dir=data_dir,
     )

@@ -118,7 +118,8 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
         target("bug", kind="broken", interval_s=0.2),
     ]
     running = Agent(
-        config(targets, measurements_out=tmp_path / "m.jsonl"), table(fake=ok_probe, broken=broken_probe)
+        config(targets, measurements_out=tmp_path / "m.jsonl", data_dir=tmp_path / "data"),
+        table(fake=ok_probe, broken=broken_probe),
     )
     running.start()
     yield running

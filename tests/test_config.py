@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from netwatch.config import ConfigError, load_config, parse_config
+from netwatch.detect import Thresholds
 from netwatch.model import NetworkType, Position, Role
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
@@ -74,6 +75,18 @@ ERRORS = {
     ],
     "missing_ca_file": ["{file}:2: probing.ca_file: file not found: {dir}/no-such-ca.pem"],
     "not_a_mapping": ["{file}:1: expected a mapping of keys at the top level"],
+    "bad_detection": [
+        "{file}:3: detection.down_after: must be greater than or equal to 1, got 0",
+        "{file}:4: detection.group_hold: unknown key 'group_hold'; did you mean 'group_hold_s'? (valid keys: "
+        "baseline_bin_s, baseline_min_bins, baseline_window_s, control_down_share, domestic_reach_share, "
+        "down_after, evidence_cap, group_hold_s, homogeneity, incident_gap_s, latency_min_samples, "
+        "latency_window, layer_settle_s, loss_threshold, min_known_share, slow_factor, slow_min_s, "
+        "small_group_hold_s, small_group_size, throttle_threshold, up_after)",
+        "{file}:5: retention.measurements_days: must be greater than or equal to 1, got 0",
+    ],
+    "bad_detection_window": [
+        "{file}:3: detection: baseline_window_s must hold at least baseline_min_bins bins"
+    ],
     "several_problems": [
         "{file}:2: listen.port: must be greater than or equal to 1, got 0",
         f"{{file}}:3: probing.jitter: invalid duration '-1s': {DURATION_HINT}",
@@ -117,6 +130,19 @@ def test_minimal_config_is_safe_by_default() -> None:
     )
     assert config.data_dir == FIXTURES.absolute() / "netwatch-data"
     assert config.measurements_out is None
+    assert config.detection == Thresholds()
+    assert (config.retention_days, config.retention_interval_s) == (30, 86_400.0)
+
+
+def test_detection_and_retention_sections() -> None:
+    text = (
+        "vantage: {id: v, position: inside}\n"
+        "detection: {down_after: 2, layer_settle_s: 30}\n"
+        "retention: {measurements_days: 7, interval: 6h}\n"
+    )
+    config = parse_config(text, "inline.yaml", environ={})
+    assert config.detection == Thresholds(down_after=2, layer_settle_s=30)
+    assert (config.retention_days, config.retention_interval_s) == (7, 21_600.0)
 
 
 def test_full_config() -> None:
