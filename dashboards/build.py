@@ -402,8 +402,8 @@ def overview() -> Json:
                 "vantages); the truth lies between 'start earliest' (the last good measurement) and the "
                 "start, "
                 "so 'uncertainty' is that window. Times are shown in UTC and in Asia/Almaty (IANA zone: "
-                "Kazakhstan changed zones in 2024). Start columns stay empty until agents export "
-                "netwatch_outage_start_time_seconds / netwatch_outage_start_earliest_seconds."
+                "Kazakhstan changed zones in 2024). From netwatch_outage_start_time_seconds and "
+                "netwatch_outage_start_earliest_seconds (the earliest over vantages)."
             ),
             transformations=[
                 {"id": "merge", "options": {}},

@@ -375,10 +375,46 @@ def _require(stack: Stack, metric: str) -> None:
         pytest.skip(f"agents do not export {metric} yet (the detector is not wired into `netwatch run`)")
 
 
-def test_target_verdict_panel_shows_the_fault(stack: Stack) -> None:
+def test_overview_detector_panels_show_the_national_outage(stack: Stack) -> None:
+    """Every subject failed from both vantages while their controls stayed up: both detectors report a
+    country-wide outage (the broadest scope subsumes the regions, operators and targets inside it)."""
     _require(stack, "netwatch_outage_active")
-    series = panel_results(stack, "target-detail.json", "Outage verdicts for this target")["A"]
-    assert any(v == 1.0 for s in series for _, v in series_values(s)), series
+    overview = "kazakhstan-overview.json"
+    (verdict,) = panel_results(stack, overview, "National verdict")["A"]
+    assert float(verdict["value"][1]) == len(VANTAGES)  # both voting vantages agree
+    (count,) = panel_results(stack, overview, "Outages open now")["A"]
+    assert float(count["value"][1]) >= 1
+    table = panel_results(stack, overview, "Open outages")
+    outages = {(r["metric"]["scope"], r["metric"]["entity"]): r for r in table["A"]}
+    assert ("country", "KZ") in outages
+    assert float(outages[("country", "KZ")]["value"][1]) == len(VANTAGES)
+    starts = {(r["metric"]["scope"], r["metric"]["entity"]): float(r["value"][1]) for r in table["B"]}
+    assert stack.fault_at - 5 <= starts[("country", "KZ")] / 1000 <= stack.ended  # epoch ms for the table
+    uncertainty = {(r["metric"]["scope"], r["metric"]["entity"]): float(r["value"][1]) for r in table["E"]}
+    assert 0 <= uncertainty[("country", "KZ")] < 5  # between the last good and the first bad probe
+    durations = {(r["metric"]["scope"], r["metric"]["entity"]): float(r["value"][1]) for r in table["D"]}
+    assert 0 < durations[("country", "KZ")] < stack.ended - stack.started
+    annotations = {a["name"]: a for a in DASHBOARDS[overview]["annotations"]["list"]}
+    values = variable_values(DASHBOARDS[overview], {})
+    for name in ("Outages", "National outage (quorum met)"):
+        series = run(stack, fill(annotations[name]["expr"], values, 120), instant=False)
+        assert series, f"annotation {name} has no outage period"
+
+
+def test_overview_detector_reachability_shows_the_fault(stack: Stack) -> None:
+    _require(stack, "netwatch_group_reachability_ratio")
+    overview = "kazakhstan-overview.json"
+    rows = panel_results(stack, overview, "Reachability inside / outside (detector)")["A"]
+    assert {r["metric"]["position"]: float(r["value"][1]) for r in rows} == {"inside": 0.0, "outside": 0.0}
+    regions = panel_results(stack, overview, "Regions")["C"]
+    assert {r["metric"]["region"] for r in regions} == {"KZ-47", "KZ-71", "KZ-75"}
+    (detector,) = [
+        s
+        for s in panel_results(stack, overview, "Mobile vs fixed operators")["C"]
+        if s["metric"]["group"] == "mobile" and s["metric"]["position"] == "outside"
+    ]
+    before, after = before_and_after(stack, detector)
+    assert max(before) == 1.0 and after[-1] == 0.0  # after the detector's hysteresis
 
 
 # --- several vantages into one Prometheus: the cross-vantage recording rules see both ----------------------
