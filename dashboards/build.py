@@ -146,7 +146,7 @@ def name_override(field: str, display: str) -> Json:
 
 
 def query_variable(name: str, label: str, query: str, *, multi: bool = True, all_: bool = True) -> Json:
-    return {
+    variable: Json = {
         "type": "query",
         "name": name,
         "label": label,
@@ -156,13 +156,15 @@ def query_variable(name: str, label: str, query: str, *, multi: bool = True, all
         "refresh": 2,
         "multi": multi,
         "includeAll": all_,
-        "allValue": ".*" if all_ else None,
-        "current": {"text": ["All"], "value": ["$__all"]} if all_ else {},
         "options": [],
         "regex": "",
         "sort": 1,
         "hide": 0,
     }
+    if all_:
+        variable["allValue"] = ".*"  # matches series without the label too (national targets have region="")
+        variable["current"] = {"text": ["All"], "value": ["$__all"]}
+    return variable
 
 
 def datasource_variable() -> Json:
@@ -171,7 +173,6 @@ def datasource_variable() -> Json:
         "name": "datasource",
         "label": "Prometheus",
         "query": "prometheus",
-        "current": {},
         "options": [],
         "regex": "",
         "refresh": 1,
