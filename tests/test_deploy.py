@@ -399,3 +399,25 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     assert code == 0 and not problems, output
     _, problems, output = verify("typo", text.replace("ProtectSystem=strict", "ProtectSystm=strict"))
     assert problems, f"verify did not notice a misspelt key:\n{output}"
+
+
+# --- docs/operators.md --------------------------------------------------------------------------------------
+
+
+def test_operators_guide_names_only_files_that_exist() -> None:
+    guide = ROOT / "docs" / "operators.md"
+    text = guide.read_text()
+    links = re.findall(r"\]\(((?:\.\./)?[\w./-]+)\)", text)
+    paths = re.findall(r"`((?:deploy|dashboards|docs|bench|tests|netwatch)/[\w./{},-]*)`", text)
+    assert links and paths
+    for link in links:
+        assert (guide.parent / link).exists(), link
+    for path in paths:
+        for expanded in re.sub(r"\{(\w+),(\w+)\}", r"\1", path), re.sub(r"\{(\w+),(\w+)\}", r"\2", path):
+            assert (ROOT / expanded).exists(), expanded
+
+
+def test_operators_guide_backs_up_with_the_sqlite_backup_api() -> None:
+    text = (ROOT / "docs" / "operators.md").read_text()
+    assert ".backup '" in text and ".backup(" in text
+    assert "PRAGMA integrity_check" in text
