@@ -145,6 +145,27 @@ def run_command(
         os._exit(0)
 
 
+@app.command("demo")
+def demo_command(
+    duration: Annotated[
+        float, typer.Option("--duration", min=30, help="Seconds to run (the timeline scales).")
+    ] = 90,
+    port: Annotated[int, typer.Option("--port", help="Port for /metrics (taken: any free port).")] = 9784,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Where to leave measurements, store and exports.")
+    ] = None,
+) -> None:
+    """A simulated Kazakhstan on loopback: probe it, break it, watch outages open and close.
+
+    No root, no internet: real DNS and HTTPS servers on 127.x addresses, probed by a real agent.
+    """
+    from rich.console import Console  # noqa: PLC0415
+
+    from netwatch.demo import default_workdir, run_demo  # noqa: PLC0415
+
+    raise typer.Exit(run_demo(duration, port, workdir or default_workdir(), Console()))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
