@@ -8,12 +8,13 @@ import io
 import json
 import sys
 import tracemalloc
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from export_samples import JAN_2022, JUN_2025, NOW, clock, fill, kazakhstan_2022, new_store
+from export_samples import JAN_2022, JUN_2025, NOW, clock, fill, insert, kazakhstan_2022, new_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 from netwatch.cli import app
 from netwatch.export import ExportFormat, export_measurements, export_outages, rows
 from netwatch.export.timefmt import LocalFromUtc, local_iso, parse_time
-from netwatch.model import Layer, Measurement, ScopeType, format_utc
+from netwatch.model import Labels, Layer, Measurement, ScopeType, format_utc
 from netwatch.store import OutageFilter, Store
 
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
@@ -90,6 +91,22 @@ def test_measurement_csv_parses_back_with_every_field(store: Store) -> None:
         assert json.loads(row["phases"]) == d["phases"]
         assert json.loads(row["evidence"]) == d["evidence"]
         assert {k: row[k] for k in d["labels"]} == d["labels"]
+
+
+def test_measurement_csv_quotes_awkward_labels_like_the_csv_module(store: Store) -> None:
+    odd = Labels(country="KZ", operator='Tele2, "Altel"', category="news\nand more", region="KZ-75")
+    items = [replace(m, labels=odd) if n % 2 else m for n, m in enumerate(fill(store, 6))]
+    with store.connect() as conn:
+        conn.execute("DELETE FROM measurements")
+    insert(store, items)
+    text = measurements_out(store, ExportFormat.CSV).decode()
+    got = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [(r["operator"], r["category"]) for r in got] == [
+        (m.labels.operator, m.labels.category) for m in items
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(csv.reader(io.StringIO(text, newline="")))
+    assert buffer.getvalue() == text  # byte for byte what csv.writer writes
 
 
 @pytest.mark.parametrize("fmt", [ExportFormat.JSONL, ExportFormat.JSON])

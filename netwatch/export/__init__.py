@@ -92,7 +92,7 @@ def measurement_text(
     text, in time order, chunk by chunk. ``targets`` keeps only those target ids."""
     if fmt is ExportFormat.CSV:
         flat = _counted(rows.measurement_rows(store, since, until, targets), progress)
-        return text.csv_text(rows.MEASUREMENT_COLUMNS, text.measurement_csv_rows(flat))
+        return text.measurement_csv(flat)
     bodies = _counted(rows.measurement_bodies(store, since, until, targets), progress)
     if fmt is ExportFormat.JSONL:
         return text.jsonl_text(text.measurement_json_items(bodies))
@@ -137,7 +137,7 @@ def export_measurements(
     """Write measurements with ``since <= started_at < until`` to ``out`` in ``fmt``;
     ``ExportError`` for CODF, or for Parquet without pyarrow."""
     if fmt is ExportFormat.PARQUET:
-        chunks = _counted(rows.measurement_rows(store, since, until, targets), progress)
+        chunks = _counted(rows.measurement_raw(store, since, until, targets), progress)
         parquet.write_measurements(chunks, out)
     else:
         _write_text(measurement_text(store, since, until, fmt, targets=targets, progress=progress), out)

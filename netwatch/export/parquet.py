@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from netwatch.export.errors import ExportError
-from netwatch.export.rows import MEASUREMENT_COLUMNS, OUTAGE_COLUMNS, FlatRow
+from netwatch.export.rows import MEASUREMENT_COLUMNS, OUTAGE_COLUMNS
 from netwatch.export.timefmt import LocalFromUtc
 
 ROW_GROUP_ROWS = 100_000
@@ -57,27 +57,41 @@ def _write(pa: Any, pq: Any, schema: Any, batches: Iterable[Any], out: IO[bytes]
             writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows)
 
 
-def write_measurements(chunks: Iterable[list[FlatRow]], out: IO[bytes]) -> None:
-    """Write ``measurement_rows`` chunks to ``out`` as Parquet; ``ExportError`` without pyarrow."""
+def write_measurements(chunks: Iterable[list[tuple[str, str, str]]], out: IO[bytes]) -> None:
+    """Write ``measurement_raw`` chunks to ``out`` as Parquet; ``ExportError`` without pyarrow.
+
+    Bodies are parsed by pyarrow's JSON reader, a chunk at a time (C++, several threads), against
+    an explicit schema of the scalar fields; ``phases`` and ``evidence`` arrive as JSON text."""
     pa, pq = _pyarrow()
+    import pyarrow.json as pj  # noqa: PLC0415
+
     schema = _schema(pa, "measurements")
+    text = pa.string()
+    fields = [(c, text) for c in ("id", "target_id", "kind", "vantage_id", "started_at")]
+    fields += [("duration_s", pa.float64()), ("failure", text), ("partial", pa.bool_())]
+    fields.append(("labels", pa.struct([(c, text) for c in MEASUREMENT_COLUMNS[10:17]])))
+    parse = pj.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore")
 
     def batches() -> Iterator[Any]:
         local = LocalFromUtc()
         for chunk in chunks:
-            cols = list(zip(*chunk, strict=True))
-            failure = pa.array(cols[6], pa.string())
+            bodies, phases, evidence = zip(*chunk, strict=True)
+            t = pj.read_json(pa.py_buffer("\n".join(bodies).encode()), parse_options=parse)
+            utc = t.column("started_at")
+            labels = t.column("labels").combine_chunks()
             arrays = [
-                *(pa.array(c, pa.string()) for c in cols[:4]),
-                pa.array(cols[4], pa.string()).cast(schema.field("started_at").type),
-                pa.array([local(t) for t in cols[4]], pa.string()),
-                pa.array(cols[5], pa.float64()),
-                failure.is_null(),
-                failure,
-                pa.array(cols[7], pa.int64()).cast(pa.bool_()),
-                *(pa.array(c, pa.string()) for c in cols[8:]),
+                *(t.column(c) for c in ("id", "target_id", "kind", "vantage_id")),
+                utc.cast(schema.field("started_at").type),
+                pa.array([local(u) for u in utc.to_pylist()], text),
+                t.column("duration_s"),
+                t.column("failure").is_null(),
+                t.column("failure"),
+                t.column("partial"),
+                *labels.flatten(),
+                pa.array(phases, text),
+                pa.array(evidence, text),
             ]
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            yield pa.Table.from_arrays(arrays, schema=schema).combine_chunks().to_batches()[0]
 
     _write(pa, pq, schema, batches(), out)
 
