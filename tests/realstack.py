@@ -1,5 +1,6 @@
-"""A real monitoring stack on loopback for end-to-end tests: netwatch agents, Prometheus (Debian's
-``/usr/bin/prometheus``) and, for the alerting tests, whatever else they start beside it.
+"""A real monitoring stack on loopback for end-to-end tests: netwatch agents (``netwatch run``
+subprocesses), Prometheus (Debian's ``/usr/bin/prometheus``, fed the shipped prometheus.yml and rules)
+and Alertmanager (Debian's ``prometheus-alertmanager``).
 
 Everything listens on 127.0.0.x ports picked free at start, writes only under a directory the caller
 gives (pytest's ``tmp_path``), and is stopped by ``close()`` or the context manager: SIGTERM, then
@@ -223,7 +224,11 @@ class Prometheus:
 
     @classmethod
     @contextmanager
-    def start(cls, workdir: Path, config: Mapping[str, Any], timeout: float = 30.0) -> Iterator[Prometheus]:
+    def start(
+        cls, workdir: Path, config: Mapping[str, Any], timeout: float = 30.0, resend_delay: str = "1s"
+    ) -> Iterator[Prometheus]:
+        """Run Prometheus with ``config``. ``resend_delay`` (Prometheus' default is 1m) is how soon a firing
+        alert is sent again: the first send can happen before Alertmanager is discovered."""
         binary = prometheus_binary()
         workdir.mkdir(parents=True, exist_ok=True)
         config_path = workdir / "prometheus.yml"
@@ -238,6 +243,7 @@ class Prometheus:
                     f"--web.listen-address=127.0.0.1:{port}",
                     "--storage.tsdb.retention.time=1d",
                     "--web.enable-lifecycle",
+                    f"--rules.alert.resend-delay={resend_delay}",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -291,3 +297,69 @@ class Prometheus:
             return condition()
 
         wait_for(check, timeout, what, interval=0.5)
+
+
+# --- Alertmanager ----------------------------------------------------------------------------------------
+
+
+def alertmanager_binary() -> str:
+    """The Alertmanager binary (Debian names it prometheus-alertmanager), or skip the test."""
+    path = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if path is None:
+        pytest.skip("alertmanager is not installed (Debian package 'prometheus-alertmanager')")
+    return path
+
+
+@dataclass
+class Alertmanager:
+    """An Alertmanager on 127.0.0.1 without clustering, storage in a temp dir. ``address`` is what
+    ``deploy_prometheus_config(alertmanagers=[...])`` wants."""
+
+    proc: subprocess.Popen[bytes]
+    address: str
+    workdir: Path
+
+    @classmethod
+    @contextmanager
+    def start(cls, workdir: Path, config: Mapping[str, Any], timeout: float = 30.0) -> Iterator[Alertmanager]:
+        binary = alertmanager_binary()
+        workdir.mkdir(parents=True, exist_ok=True)
+        config_path = workdir / "alertmanager.yml"
+        config_path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+        address = f"127.0.0.1:{free_port()}"
+        with (workdir / "alertmanager.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config_path}",
+                    f"--storage.path={workdir / 'data'}",
+                    f"--web.listen-address={address}",
+                    "--cluster.listen-address=",  # no gossip port
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+            )
+        am = cls(proc, address, workdir)
+        try:
+            wait_for(am.ready, timeout, "Alertmanager to become ready")
+            yield am
+        finally:
+            _stop(proc)
+
+    def log(self) -> str:
+        return (self.workdir / "alertmanager.log").read_text(errors="replace")
+
+    def ready(self) -> bool:
+        assert self.proc.poll() is None, f"alertmanager died:\n{self.log()}"
+        try:
+            return httpx.get(f"http://{self.address}/-/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Alertmanager holds now (API v2)."""
+        response = httpx.get(f"http://{self.address}/api/v2/alerts", timeout=10)
+        response.raise_for_status()
+        alerts: list[dict[str, Any]] = response.json()
+        return alerts

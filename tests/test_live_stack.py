@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from realstack import (
+    Alertmanager,
     NetwatchAgent,
     Prometheus,
     PrometheusError,
@@ -445,3 +446,24 @@ def test_cross_vantage_reachability_median_has_both_positions(stack: Stack) -> N
     _require(stack, "netwatch_group_reachability_ratio")
     rows = stack.prom.query('netwatch:group_reachability_ratio:median_by_position{group_type="country"}')
     assert {r["metric"]["position"] for r in rows} == {"inside", "outside"}
+
+
+# --- the helpers' alerting path: Prometheus with the shipped rules delivers to a real Alertmanager ----------
+
+
+def test_realstack_alerting_path_delivers_the_watchdog(tmp_path: Path) -> None:
+    """Smoke test of ``realstack.Alertmanager`` for the alerting end-to-end tests: the always-firing
+    NetwatchWatchdog of the shipped rule pack reaches Alertmanager through the shipped prometheus.yml."""
+    receiver = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+    with (
+        Alertmanager.start(tmp_path / "am", receiver) as am,
+        Prometheus.start(tmp_path / "prom", deploy_prometheus_config([], alertmanagers=[am.address])) as prom,
+    ):
+
+        def delivered() -> bool:
+            return any(a["labels"].get("alertname") == "NetwatchWatchdog" for a in am.alerts())
+
+        prom.wait_for(delivered, "NetwatchWatchdog to reach Alertmanager", timeout=40)
+        (watchdog,) = [a for a in am.alerts() if a["labels"]["alertname"] == "NetwatchWatchdog"]
+        assert watchdog["labels"]["audience"] == "heartbeat"
+        assert watchdog["labels"]["monitor"] == "netwatch"  # external_labels of the shipped config
