@@ -25,17 +25,21 @@ class Baseline:
         self._samples: deque[float] = deque(maxlen=bins)
         self._default = default
         self._last_bin: int | None = None
+        # The median is read on every judgement but changes only when a sample lands.
+        self._value = default
 
-    def sample(self, now: datetime, value: float) -> None:
+    def sample(self, now: datetime, value: float) -> bool:
         """Record ``value`` for the bin containing ``now`` (one sample per bin, first one wins:
-        it describes the group as it entered the bin)."""
+        it describes the group as it entered the bin). Returns whether ``value()`` changed."""
         index = int(now.timestamp() // self._bin_s)
         if self._last_bin is not None and index <= self._last_bin:
-            return
+            return False
         self._last_bin = index
         self._samples.append(value)
+        old = self._value
+        if len(self._samples) >= self._min_bins:
+            self._value = float(statistics.median(self._samples))
+        return self._value != old
 
     def value(self) -> float:
-        if len(self._samples) < self._min_bins:
-            return self._default
-        return float(statistics.median(self._samples))
+        return self._value

@@ -16,11 +16,9 @@ traffic timed out" (5 January 2022) reads as ``tcp_ip``.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from netwatch.model import Failure, Layer, TargetState
+from netwatch.model import Failure, Layer
 
 _TAMPERING = {Failure.DNS_BOGON_ANSWER, Failure.DNS_UNEXPECTED_ANSWER}
 _INTERCEPTION = {Failure.TLS_UNTRUSTED_CERT, Failure.TLS_HOSTNAME_MISMATCH}
@@ -39,15 +37,6 @@ CONNECTION_KINDS = frozenset({"http", "https", "tcp"})
 DNS_KINDS = frozenset({"dns"})
 
 
-@dataclass(frozen=True, slots=True)
-class MemberView:
-    """What classification needs to know about one member of the group."""
-
-    kind: str
-    state: TargetState | None
-    failure: Failure | None  # the latest failure seen, meaningful when ``state`` is down
-
-
 def family(failure: Failure | None) -> Layer | None:
     """The layer a single failure points at (None: says nothing about the network)."""
     if failure is None or failure in {Failure.EGRESS_DENIED, Failure.INTERNAL_ERROR}:
@@ -64,11 +53,13 @@ def family(failure: Failure | None) -> Layer | None:
     return Layer.TCP_IP
 
 
-def classify(members: Iterable[MemberView]) -> Layer:
-    """The layer of a group that is out, from all its members' current views."""
-    views = list(members)
-    down = [v for v in views if v.state is TargetState.DOWN]
-    families = Counter(f for f in (family(v.failure) for v in down) if f is not None)
+def classify(
+    families: Mapping[Layer, int], connection_reachable: bool, dns_known: int, dns_down: int
+) -> Layer:
+    """The layer of a group that is out, from counts over its known members: ``families`` counts
+    the failure families (``family``) of the members down (zero counts omitted);
+    ``connection_reachable``: some member of a connection kind is up or degraded; ``dns_known`` /
+    ``dns_down``: DNS-kind members with a known state / down."""
     if not families:
         return Layer.TCP_IP
     # Ties break towards the more specific, targeted layer (enum order lists those first).
@@ -78,15 +69,12 @@ def classify(members: Iterable[MemberView]) -> Layer:
         return dominant
     if dominant is Layer.DNS:
         # Connection failures alongside DNS ones: nothing works, not just the resolvers.
-        return Layer.BLACKOUT if families[Layer.TCP_IP] > 0 else Layer.DNS
-    reachable = {TargetState.UP, TargetState.DEGRADED}
-    if any(v.state in reachable for v in views if v.kind in CONNECTION_KINDS):
+        return Layer.BLACKOUT if families.get(Layer.TCP_IP, 0) > 0 else Layer.DNS
+    if connection_reachable:
         return Layer.PARTIAL
-    dns_views = [v for v in views if v.kind in DNS_KINDS and v.state is not None]
-    dns_down = sum(v.state is TargetState.DOWN for v in dns_views)
     # One dead resolver among several is not "DNS fails": judge DNS by the majority.
-    if dns_views:
-        dns_failing = dns_down * 2 > len(dns_views)
+    if dns_known:
+        dns_failing = dns_down * 2 > dns_known
     else:
-        dns_failing = families[Layer.DNS] * 2 >= sum(families.values())
+        dns_failing = families.get(Layer.DNS, 0) * 2 >= sum(families.values())
     return Layer.BLACKOUT if dns_failing else Layer.TCP_IP

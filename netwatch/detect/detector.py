@@ -19,10 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from netwatch.detect.groups import GroupKey, MemberKey, VantageGroups, Verdict, bounds, most_common
+from netwatch.detect.groups import VantageGroups
 from netwatch.detect.ledger import Ledger
 from netwatch.detect.thresholds import Thresholds
 from netwatch.detect.tracker import Grade, Tracker, Window
+from netwatch.detect.verdict import GroupKey, MemberKey, Verdict, bounds, most_common
 from netwatch.model import (
     Failure,
     Layer,
@@ -88,9 +89,9 @@ class Detector:
                 if tracker is None:
                     subject = f"{m.vantage_id}/{m.target_id}/{m.kind}"
                     tracker = controls[(m.target_id, m.kind)] = Tracker(subject, self._t)
+                transition = tracker.observe(m)
             else:
-                tracker = view.tracker(m.target_id, m.kind, m.labels)
-            transition = tracker.observe(m)
+                transition = view.observe(m)
             if transition is not None:
                 events.append(transition)
         events.extend(self._evaluate(m.vantage_id, now))

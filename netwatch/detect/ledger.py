@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from netwatch.detect.groups import GroupKey, Verdict
 from netwatch.detect.thresholds import Thresholds
 from netwatch.detect.tracker import Window
+from netwatch.detect.verdict import GroupKey, Verdict
 from netwatch.model import Layer, Outage, OutageChange, OutageEvent, ScopeType, format_utc
 
 METHOD = "netwatch-active-probing/1"

@@ -1,0 +1,196 @@
+"""Judging one group from its counters: out, throttled, fine, or unknown.
+
+A group is *out* when the share of its normally reachable members now down reaches
+``loss_threshold`` against its own baseline, and *throttled* when the share degraded beyond its
+baseline reaches ``throttle_threshold``. A loss must also be spread over the group
+(``homogeneity``): a country whose loss sits in its mobile networks is a mobile outage, not a
+national one. Judging reads the group's ``Tally`` (O(parts)); only a layer change, a start window
+whose inputs changed, and an end window walk the members.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from netwatch.detect.baseline import Baseline
+from netwatch.detect.classify import classify
+from netwatch.detect.tally import DIMENSIONS, REACHABLE, Tally
+from netwatch.detect.thresholds import Thresholds
+from netwatch.detect.tracker import Tracker, Window
+from netwatch.detect.verdict import GroupKey, MemberKey, Verdict, bounds, most_common
+from netwatch.model import Labels, Layer, ScopeType, TargetState
+
+# Partitions used to test that a loss is spread over a group rather than concentrated.
+_PARTS = {
+    ScopeType.COUNTRY: ("region", "network_type"),
+    ScopeType.NETWORK_TYPE: ("region",),
+    ScopeType.ASN: ("region",),
+    ScopeType.CATEGORY: ("region", "network_type"),
+    ScopeType.REGION: ("network_type",),
+}
+_PART_INDEX = {scope: tuple(DIMENSIONS.index(d) for d in dims) for scope, dims in _PARTS.items()}
+
+Outcome = Verdict | bool | None  # a verdict, False (fine) or None (too little known: keep the last)
+
+
+class Judge:
+    """Per-group judgement state of one vantage (baselines, since, layer, lost members) and the
+    judgement itself. Pure; the clock comes in.
+
+    After each ``judge`` call the caller drains ``due`` (groups holding until a time: re-judge
+    then) and ``rebased`` (groups whose baseline moved: re-judge at the next evaluation).
+    """
+
+    def __init__(
+        self,
+        thresholds: Thresholds,
+        trackers: dict[MemberKey, Tracker],
+        labels: dict[MemberKey, Labels],
+        tallies: dict[GroupKey, Tally],
+    ) -> None:
+        self._t = thresholds
+        self._trackers = trackers
+        self._labels = labels
+        self._tallies = tallies
+        # Majority country of each group's members; dropped when a member joins.
+        self.country: dict[GroupKey, str] = {}
+        self.since: dict[GroupKey, datetime] = {}
+        self.first_reported: dict[GroupKey, datetime] = {}
+        # Bumped when a record ends or a member joins: cached start windows may date differently.
+        self.first_version = 0
+        self.due: list[tuple[datetime, GroupKey]] = []
+        self.rebased: set[GroupKey] = set()
+        self._reach: dict[GroupKey, Baseline] = {}
+        self._degraded: dict[GroupKey, Baseline] = {}
+        self._layer_since: dict[GroupKey, tuple[Layer, Window]] = {}
+        self._lost: dict[GroupKey, set[MemberKey]] = {}
+        # Lost sets of groups that turned fine during the current evaluation (their end window).
+        self.retired: dict[GroupKey, set[MemberKey]] = {}
+        self._start: dict[GroupKey, tuple[tuple[object, ...], Window]] = {}
+
+    def reset_baseline(self, key: GroupKey) -> None:
+        """A member joined: the group's normal is not known yet."""
+        self._reach[key] = Baseline(self._t, 1.0)
+        self._degraded[key] = Baseline(self._t, 0.0)
+
+    def judge(self, key: GroupKey, g: Tally, throttled: bool, now: datetime) -> Outcome:
+        """Judge ``key`` now; ``throttled``: its last reported verdict is ``throttling``."""
+        t = self._t
+        if not g.known or g.known < t.min_known_share * len(g.members):
+            return None
+        reach = (g.up + g.degraded) / g.known
+        degraded = g.degraded / g.known
+        base_reach, base_degraded = self._reach[key].value(), self._degraded[key].value()
+        loss = max(0.0, 1.0 - reach / base_reach) if base_reach > 0 else 0.0
+        wanted: TargetState
+        layer: Layer | None
+        if loss >= t.loss_threshold and g.down:
+            wanted, fraction, layer = TargetState.DOWN, loss, None
+        elif degraded - base_degraded >= t.throttle_threshold or (
+            # Degraded members going down one by one: still throttled until the loss is out.
+            throttled and 1.0 - reach + degraded - base_degraded >= t.throttle_threshold
+        ):
+            wanted, fraction, layer = TargetState.DEGRADED, degraded - base_degraded, Layer.THROTTLING
+        else:
+            self.since.pop(key, None)
+            self._layer_since.pop(key, None)
+            lost = self._lost.pop(key, None)
+            if lost is not None:
+                self.retired[key] = lost
+            moved = self._reach[key].sample(now, reach)
+            if self._degraded[key].sample(now, degraded) or moved:
+                self.rebased.add(key)
+            return False
+        if not self._spread(key, g, wanted):
+            self.since.pop(key, None)
+            return False
+        since = self.since.setdefault(key, now)
+        hold = t.small_group_hold_s if len(g.members) < t.small_group_size else t.group_hold_s
+        if (now - since).total_seconds() < hold:
+            self.due.append((since + timedelta(seconds=hold), key))
+            return False
+        affected = g.down if wanted is TargetState.DOWN else g.degraded
+        if layer is None:
+            layer = classify(g.families, g.connection_reachable > 0, g.dns_known, g.dns_down)
+        held = self._layer_since.get(key)
+        if held is None or held[0] is not layer:
+            windows = [w for w in (self._trackers[m].window for m in g.members) if w is not None]
+            held = self._layer_since[key] = (layer, max(windows, key=lambda w: w.at))
+            self._lost[key] = {m for m in g.members if self._trackers[m].state is wanted}
+        else:
+            self._lost[key].update(m for m in g.changed if self._trackers[m].state is wanted)
+        g.changed.clear()
+        return Verdict(
+            key=key,
+            layer=layer,
+            fraction=round(min(1.0, fraction), 4),
+            country=self._country(key, g),
+            start=self._start_window(key, g, wanted, since),
+            layer_since=held[1],
+            affected=affected,
+            evidence=self._evidence(g, wanted),
+        )
+
+    def _country(self, key: GroupKey, g: Tally) -> str:
+        country = self.country.get(key)
+        if country is None:
+            country = self.country[key] = most_common(self._labels[m].country for m in g.members)
+        return country
+
+    def _spread(self, key: GroupKey, g: Tally, wanted: TargetState) -> bool:
+        threshold = self._t.throttle_threshold if wanted is not TargetState.DOWN else self._t.loss_threshold
+        column = 1 if wanted is TargetState.DOWN else 2
+        for dim in _PART_INDEX.get(key[0], ()):
+            in_lost = sum(
+                cell[0] for cell in g.parts[dim].values() if cell[0] and cell[column] / cell[0] >= threshold
+            )
+            if in_lost < self._t.homogeneity * g.known:
+                return False
+        return True
+
+    def _evidence(self, g: Tally, wanted: TargetState) -> tuple[str, ...]:
+        """Failing measurement ids of the affected members, in member order, at most the cap."""
+        cap = self._t.evidence_cap
+        ids: list[str] = []
+        for m in g.members:
+            tracker = self._trackers[m]
+            if tracker.state is wanted:
+                ids.extend(tracker.failing_ids)
+                if len(ids) >= cap:
+                    break
+        return tuple(ids[:cap])
+
+    def _start_window(self, key: GroupKey, g: Tally, wanted: TargetState, since: datetime) -> Window:
+        """Members of records reported before this group went out do not date it: a national
+        blackout starts when the fixed networks fail, not when mobile had failed hours earlier.
+        Cached until a member changes state, ``since`` moves or a record ends."""
+        stamp = (g.version, since, wanted, self.first_version)
+        cached = self._start.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        affected = [m for m in g.members if self._trackers[m].state is wanted]
+        earlier = [k for k, first in self.first_reported.items() if k != key and first < since]
+        explained = {m for k in earlier for m in self._tallies[k].members}
+        own = [m for m in affected if m not in explained] or affected
+        window = bounds([w for w in (self._trackers[m].window for m in own) if w is not None])
+        self._start[key] = (stamp, window)
+        return window
+
+    def end_window(self, key: GroupKey, verdict: Verdict, now: datetime) -> Window:
+        """When a reported verdict ended, from the recoveries of the members it lost."""
+        wanted = REACHABLE if verdict.layer is not Layer.THROTTLING else (TargetState.UP,)
+        lost = self._lost.get(key) or self.retired.get(key) or set()
+        # Only members lost under the current layer date its end, and only the last cluster of
+        # their recoveries (those not before the latest one's lower bound): allow-listed sites
+        # that came back when the regime began say nothing about when it ended. Sorted, so a
+        # tie between equal recovery times resolves the same way in every process.
+        windows = [
+            t.window
+            for t in (self._trackers[m] for m in sorted(lost))
+            if t.state in wanted and t.window is not None and t.window.at > verdict.layer_since.at
+        ]
+        if not windows:
+            return Window(verdict.layer_since.at, now)
+        last = max(windows, key=lambda w: w.at)
+        floor = last.earliest or last.at
+        return bounds([w for w in windows if w.at >= floor])

@@ -1,0 +1,105 @@
+"""Per-group counters over member states, kept current as members change.
+
+A group's judgement needs only counts (members known, up, degraded, down; failure families of the
+members down; counts per region / network type part), so keeping them incrementally makes judging
+a group O(parts) instead of O(members). ``Facts`` is what one member contributes; a member's old
+facts are subtracted and its new ones added whenever they change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netwatch.detect.classify import CONNECTION_KINDS, DNS_KINDS, family
+from netwatch.detect.tracker import Grade, Tracker
+from netwatch.detect.verdict import MemberKey
+from netwatch.model import Labels, Layer, TargetState
+
+REACHABLE = (TargetState.UP, TargetState.DEGRADED)
+# Label dimensions a group can be partitioned by (the homogeneity test).
+DIMENSIONS = ("region", "network_type")
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """One member's contribution to its groups' counters."""
+
+    state: TargetState | None
+    family: Layer | None  # failure family of the latest failure, only while down
+    failing: bool  # latest measurement not ok, or state neither up nor unknown
+
+
+def facts_of(tracker: Tracker) -> Facts:
+    state = tracker.state
+    return Facts(
+        state,
+        family(tracker.last_failure) if state is TargetState.DOWN else None,
+        tracker.last_grade not in (Grade.OK, None) or state not in (TargetState.UP, None),
+    )
+
+
+UNKNOWN = Facts(None, None, False)
+
+
+def parts_of(labels: Labels) -> tuple[str, ...]:
+    """The member's part in each of ``DIMENSIONS``."""
+    return (labels.region, labels.network_type.value)
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counters of one group. ``members`` keeps join order (it orders evidence)."""
+
+    members: list[MemberKey] = field(default_factory=list)
+    member_set: set[MemberKey] = field(default_factory=set)
+    known: int = 0
+    up: int = 0
+    degraded: int = 0
+    down: int = 0
+    failing: int = 0
+    families: dict[Layer, int] = field(default_factory=dict)
+    connection_reachable: int = 0
+    dns_known: int = 0
+    dns_down: int = 0
+    # Per dimension: part value -> [known, down, degraded].
+    parts: tuple[dict[str, list[int]], ...] = field(default_factory=lambda: tuple({} for _ in DIMENSIONS))
+    # Bumped whenever a member joins or changes state (member windows change with states).
+    version: int = 0
+    # Members whose state changed since the group's lost set was last brought up to date.
+    changed: set[MemberKey] = field(default_factory=set)
+
+    def join(self, member: MemberKey) -> None:
+        self.members.append(member)
+        self.member_set.add(member)
+
+    def apply(self, f: Facts, kind: str, parts: tuple[str, ...], sign: int) -> None:
+        """Add (sign 1) or remove (sign -1) one member's contribution."""
+        if f.failing:
+            self.failing += sign
+        state = f.state
+        if state is None:
+            return
+        self.known += sign
+        down, degraded = state is TargetState.DOWN, state is TargetState.DEGRADED
+        for cells, value in zip(self.parts, parts, strict=True):
+            cell = cells.setdefault(value, [0, 0, 0])
+            cell[0] += sign
+            cell[1] += sign * down
+            cell[2] += sign * degraded
+        if state is TargetState.UP:
+            self.up += sign
+        elif degraded:
+            self.degraded += sign
+        else:
+            self.down += sign
+            if f.family is not None:
+                count = self.families.get(f.family, 0) + sign
+                if count:
+                    self.families[f.family] = count
+                else:
+                    del self.families[f.family]
+        if kind in DNS_KINDS:
+            self.dns_known += sign
+            self.dns_down += sign * down
+        elif kind in CONNECTION_KINDS and state in REACHABLE:
+            self.connection_reachable += sign
