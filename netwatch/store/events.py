@@ -140,13 +140,13 @@ def iter_transitions(
     append order; streamed in ``chunk``-row queries like ``measurements.iter_range``."""
     extra, extra_params = ("", ()) if subject is None else (" AND subject = ?", (subject,))
     sql = (
-        "SELECT at, seq, body FROM transitions WHERE (at > ? OR (at = ? AND seq > ?)) AND at < ?"
+        "SELECT at, seq, body FROM transitions WHERE (at, seq) > (?, ?) AND at < ?"
         f"{extra} ORDER BY at, seq LIMIT ?"
     )
     cursor_at, cursor_seq = since.timestamp(), -1
     while True:
         rows = conn.execute(
-            sql, (cursor_at, cursor_at, cursor_seq, until.timestamp(), *extra_params, chunk)
+            sql, (cursor_at, cursor_seq, until.timestamp(), *extra_params, chunk)
         ).fetchall()
         for _, _, body in rows:
             yield Transition.from_dict(json.loads(body))

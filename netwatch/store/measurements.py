@@ -59,15 +59,16 @@ def iter_range(
         where = f" AND target_id IN ({','.join('?' * len(targets))})"
     sql = (
         "SELECT started_at, seq, body FROM measurements INDEXED BY measurements_started_at "
-        f"WHERE (started_at > ? OR (started_at = ? AND seq > ?)) AND started_at < ?{where} "
+        f"WHERE (started_at, seq) > (?, ?) AND started_at < ?{where} "
         "ORDER BY started_at, seq LIMIT ?"
     )
+    # A row-value cursor, not "a > ? OR (a = ? AND seq > ?)": SQLite serves it as one index range
+    # in order, where the OR form re-scans and re-sorts the rest of the range for every chunk.
     cursor_at, cursor_seq = since.timestamp(), -1
     # started_at >= since expressed as the cursor's initial position: seq > -1 admits every row at since.
     while True:
-        rows = conn.execute(
-            sql, (cursor_at, cursor_at, cursor_seq, until.timestamp(), *(targets or ()), chunk)
-        ).fetchall()
+        params = (cursor_at, cursor_seq, until.timestamp(), *(targets or ()), chunk)
+        rows = conn.execute(sql, params).fetchall()
         for _, _, body in rows:
             yield Measurement.from_dict(json.loads(body))
         if len(rows) < chunk:
