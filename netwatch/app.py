@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 import netwatch
 from netwatch.api import ApiServer, Health, create_api
+from netwatch.api_v1 import build_router
 from netwatch.config import Config, ConfigError
 from netwatch.detection import LAG_MARGIN_S, DetectionService
 from netwatch.jsonl_sink import JsonLinesSink
@@ -30,7 +31,7 @@ from netwatch.retention import RetentionJob
 from netwatch.runner import Clocks, run_probe
 from netwatch.scheduler import ApplyResult, Scheduler
 from netwatch.sinks import MeasurementSink
-from netwatch.store import MeasurementStore, db_path
+from netwatch.store import MeasurementStore, Store, db_path
 from probes import ProbeKind
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,11 @@ class Agent:
         self.scheduler = Scheduler(
             self._probe, self.metrics.self_metrics, concurrency=config.concurrency, jitter_s=config.jitter_s
         )
-        self.server = ApiServer(
-            create_api(self.metrics.render, self.health), config.listen_address, config.listen_port
+        # Read-only /api/v1 over the same store, on the same port as /metrics.
+        api = create_api(
+            self.metrics.render, self.health, routers=[build_router(Store(store_path), self._clocks.wall)]
         )
+        self.server = ApiServer(api, config.listen_address, config.listen_port)
 
     @property
     def config(self) -> Config:

@@ -163,6 +163,18 @@ def test_agent_serves_metrics_and_health(agent: Agent) -> None:
     assert 0 <= body["last_measurement_age_s"] < 5
 
 
+def test_agent_serves_the_read_only_api_from_its_own_store(agent: Agent) -> None:
+    base = agent.server.url
+    wait_for(lambda: targets_seen(scrape(base)) == {"a", "b", "bug"})
+    status = httpx.get(f"{base}/api/v1/status", timeout=5)
+    assert status.status_code == 200
+    assert status.json()["open_outages"] == 0
+    assert httpx.get(f"{base}/api/v1/outages", timeout=5).json()["outages"] == []
+    assert httpx.get(f"{base}/api/v1/outages/out-unknown", timeout=5).status_code == 404
+    assert "/api/v1/measurements" in httpx.get(f"{base}/openapi.json", timeout=5).json()["paths"]
+    assert httpx.post(f"{base}/api/v1/outages", timeout=5).status_code == 405  # read-only
+
+
 def test_agent_reload_applies_a_good_config_and_keeps_the_old_on_a_bad_one(
     agent: Agent, tmp_path: Path
 ) -> None:
