@@ -21,9 +21,9 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator
 from netwatch.export import ExportFormat, measurement_text
 from netwatch.export.rows import OUTAGE_COLUMNS, iter_outages, outage_flat, outage_record
 from netwatch.export.text import csv_text
-from netwatch.export.timefmt import local_iso
 from netwatch.model import Layer, Outage, ScopeType, format_utc
 from netwatch.store import OutageFilter, Store
+from netwatch.timefmt import local_iso
 
 MAX_MEASUREMENT_RANGE = timedelta(days=31)
 """Longest ``until - since`` one ``/measurements`` request may stream; export for more."""

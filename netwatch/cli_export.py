@@ -20,10 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from netwatch.config import ConfigError, load_config
 from netwatch.export import ExportError, ExportFormat, export_measurements, export_outages
 from netwatch.export.rows import count_measurements
-from netwatch.export.timefmt import parse_time
 from netwatch.model import Layer, ScopeType
 from netwatch.outage_table import outage_table
 from netwatch.store import OutageFilter, Store, StoreError, db_path
+from netwatch.timefmt import parse_time
 
 export_app = typer.Typer(help="Export outages or measurements (CSV, JSON Lines, JSON, Parquet, CODF).",
                          no_args_is_help=True)  # fmt: skip

@@ -23,12 +23,13 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from netwatch.config import Config
-from netwatch.demo_view import outages_table, screen
+from netwatch.demo_view import screen
 from netwatch.detect import Event, Thresholds
 from netwatch.egress import EgressPolicy
 from netwatch.export import ExportFormat, export_outages
 from netwatch.lab.loopback import LoopbackWorld, Site
 from netwatch.model import Labels, Measurement, NetworkType, Outage, OutageEvent, Position, Role, Vantage
+from netwatch.outage_table import outage_table
 from netwatch.store import OutageFilter, Store
 from netwatch.store.schema import db_path
 from netwatch.timefmt import local_text, utc_text
@@ -280,7 +281,7 @@ def finish(console: Console, workdir: Path, data_dir: Path, outages: OutageLog) 
     for fmt, path in exports.items():
         with path.open("wb") as out:
             export_outages(store, OutageFilter(), fmt, out, lambda: datetime.now(UTC))
-    console.print(outages_table(outages.outages, datetime.now(UTC)))
+    console.print(outage_table(outages.outages, datetime.now(UTC)))
     console.print(f"measurements (JSON Lines): {workdir / 'measurements.jsonl'}")
     for fmt, path in exports.items():
         console.print(f"outages ({fmt.value}): {path}")

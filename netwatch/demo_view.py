@@ -1,4 +1,4 @@
-"""What ``netwatch demo`` shows: a table of the simulated sites' latest results and the outages."""
+"""What ``netwatch demo`` shows: the simulated sites' latest results and the outage table."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.text import Text
 
 from netwatch.lab.loopback import Site
 from netwatch.model import Measurement, Outage
-from netwatch.timefmt import duration_text, local_text, utc_text
+from netwatch.outage_table import outage_table
 
 PROBE_COLUMNS = (("DNS", "dns"), ("HTTPS", "https"))
 
@@ -41,28 +41,6 @@ def sites_table(sites: Sequence[Site], latest: Mapping[str, Measurement]) -> Tab
     return table
 
 
-def outages_table(outages: Sequence[Outage], now: datetime) -> Table:
-    """Open and closed outages: scope, layer, start in UTC and Asia/Almaty, duration, uncertainty."""
-    table = Table(title="Outages (netwatch detector)", expand=False)
-    for header in ("scope", "entity", "layer", "start (UTC)", "start (Asia/Almaty)", "duration",
-                   "start uncertainty", "state"):
-        table.add_column(header)
-    for outage in outages:
-        end = outage.ended_at or now
-        uncertainty = (
-            duration_text((outage.started_at - outage.start_earliest).total_seconds())
-            if outage.start_earliest else "unknown"
-        )
-        table.add_row(
-            outage.scope_type.value, outage.entity, outage.layer.value, utc_text(outage.started_at),
-            local_text(outage.started_at), duration_text((end - outage.started_at).total_seconds()),
-            uncertainty, Text("open", style="bold red") if outage.is_open else Text("closed", style="green"),
-        )
-    if not outages:
-        table.add_row("-", "none yet", "", "", "", "", "", "")
-    return table
-
-
 def screen(title: str, sites: Sequence[Site], latest: Mapping[str, Measurement],
            outages: Sequence[Outage], now: datetime) -> RenderableType:
-    return Group(Text(title, style="bold"), sites_table(sites, latest), outages_table(outages, now))
+    return Group(Text(title, style="bold"), sites_table(sites, latest), outage_table(outages, now))

@@ -7,23 +7,11 @@ from datetime import UTC, datetime
 
 from rich.table import Table
 
-from netwatch.export.timefmt import LOCAL_ZONE, LOCAL_ZONE_NAME
 from netwatch.model import Outage
+from netwatch.timefmt import LOCAL_ZONE_NAME, human_duration, local_text, utc_text
 
 SHORT_ID = 12
 """Characters of an outage id shown; enough to find it with ``/api/v1/outages/{id}`` prefixes."""
-
-
-def human_duration(seconds: float) -> str:
-    """``45s``, ``12m``, ``3h05m``, ``4d07h``: coarse, for reading, not for computing."""
-    s = int(max(0.0, seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def _window(earliest: datetime | None, latest: datetime | None) -> str:
@@ -50,8 +38,8 @@ def outage_table(outages: Iterable[Outage], now: datetime) -> Table:
             o.scope_type.value,
             o.entity,
             o.layer.value,
-            f"{o.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z",
-            o.started_at.astimezone(LOCAL_ZONE).isoformat(sep=" ", timespec="seconds"),
+            utc_text(o.started_at),
+            local_text(o.started_at),
             duration,
             _window(o.start_earliest, o.started_at),
             _window(o.end_earliest, o.ended_at),

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from netwatch.cli import app
 from netwatch.export import ExportFormat, export_measurements, export_outages, rows
-from netwatch.export.timefmt import LocalFromUtc, local_iso, parse_time
 from netwatch.model import Labels, Layer, Measurement, ScopeType, format_utc
 from netwatch.store import OutageFilter, Store
+from netwatch.timefmt import LocalFromUtc, local_iso, parse_time
 
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 

@@ -13,8 +13,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from netwatch.export.timefmt import local_iso
 from netwatch.model import Outage, format_utc
+from netwatch.timefmt import local_iso
 
 DATASOURCE = "netwatch"
 

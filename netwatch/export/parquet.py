@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from netwatch.export.errors import ExportError
 from netwatch.export.rows import MEASUREMENT_COLUMNS, OUTAGE_COLUMNS
-from netwatch.export.timefmt import LocalFromUtc
+from netwatch.timefmt import LocalFromUtc
 
 ROW_GROUP_ROWS = 100_000
 """Rows buffered before a row group is written: bounds memory (~50 MB of measurements)."""

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from netwatch.export.timefmt import local_iso, opt_local_iso
 from netwatch.model import Outage
 from netwatch.store import OutageFilter, Store
+from netwatch.timefmt import local_iso, opt_local_iso
 
 CHUNK_ROWS = 5_000
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from netwatch.export.rows import MEASUREMENT_COLUMNS, FlatRow
-from netwatch.export.timefmt import LocalFromUtc
+from netwatch.timefmt import LocalFromUtc
 
 _BOOL = ("false", "true")
 
