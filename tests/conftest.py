@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from netsafety import forbid_name_lookups, forbid_non_loopback_traffic
 
 
