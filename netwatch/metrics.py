@@ -17,6 +17,7 @@ probe phase names, ``SkipReason`` values, sink names written in code.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import threading
 from collections import Counter as Tally
@@ -36,6 +37,9 @@ PROBE_DURATION = "netwatch_probe_duration_seconds"
 PROBE_PHASE = "netwatch_probe_phase_seconds"
 PROBE_LAST_RUN = "netwatch_probe_last_run_timestamp_seconds"
 PROBE_FAILURES = "netwatch_probe_failures_total"
+PROBE_RUNS = "netwatch_probe_runs_total"
+PROBE_DNS_ANSWER_HASH = "netwatch_probe_dns_answer_hash"
+PROBE_TLS_ISSUER_HASH = "netwatch_probe_tls_issuer_hash"
 SCHEDULER_LAG = "netwatch_scheduler_lag_seconds"
 SCHEDULER_SKIPPED = "netwatch_scheduler_skipped_runs_total"
 PROBES_IN_FLIGHT = "netwatch_probes_in_flight"
@@ -51,6 +55,11 @@ OUTAGE_ACTIVE = "netwatch_outage_active"  # {scope, entity, layer}
 OUTAGE_START_TIME = "netwatch_outage_start_time_seconds"  # {scope, entity, layer}
 OUTAGE_START_EARLIEST = "netwatch_outage_start_earliest_seconds"  # {scope, entity, layer}
 OUTAGES_TOTAL = "netwatch_outages_total"  # {scope, layer}
+# Owned by the notifier (netwatch.notify.metrics):
+NOTIFICATIONS_SENT = "netwatch_notifications_sent_total"  # {destination}
+NOTIFICATIONS_FAILED = "netwatch_notifications_failed_total"  # {destination}
+NOTIFICATIONS_SUPPRESSED = "netwatch_notifications_suppressed_total"  # {reason}
+NOTIFICATION_BACKLOG = "netwatch_notification_outbox_backlog"
 
 TARGET_LABELS = ("target", "kind", "region", "asn", "operator", "network_type", "category", "role")
 """Label names of every per-target series, in exposition order."""
@@ -67,6 +76,17 @@ _FAMILIES = (
         PROBE_FAILURES,
         "counter",
         "Probes of the target that failed, by failure name, since the agent started.",
+    ),
+    (PROBE_RUNS, "counter", "Probes of the target run since the agent started."),
+    (
+        PROBE_DNS_ANSWER_HASH,
+        "gauge",
+        "Hash (52 bits) of the DNS answers of the target's latest measurement (changes() counts changes).",
+    ),
+    (
+        PROBE_TLS_ISSUER_HASH,
+        "gauge",
+        "Hash (52 bits) of the TLS issuer (name and key id) the target's latest measurement saw.",
     ),
 )
 _number: Callable[[float], str] = floatToGoString  # the client's own sample formatting, typed
@@ -98,14 +118,46 @@ def target_label_text(target: Target) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Series:
-    """One target's latest measurement and failure counts, with its rendered lines per family."""
+    """One target's latest measurement, failure counts and runs, with its rendered lines per family."""
 
     measurement: Measurement
     failures: Mapping[str, int]
+    runs: int
     lines: tuple[str, ...]
 
 
-def _render_series(labels: str, measurement: Measurement, failures: Mapping[str, int]) -> tuple[str, ...]:
+def fingerprint_value(text: str) -> int:
+    """A 52-bit integer from SHA-256 of ``text``: exact in a float64 sample, stable across agents."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:13], 16)
+
+
+def dns_answer_text(measurement: Measurement) -> str | None:
+    """The DNS answers of a ``dns`` measurement in one canonical text (None: no answers seen)."""
+    answer_sets = measurement.evidence.get("answer_sets")
+    if not isinstance(answer_sets, Mapping) or not answer_sets:
+        return None
+    return ";".join(
+        f"{qtype}=" + "|".join(sorted({a for entry in entries for a in entry.get("answers", ())}))
+        for qtype, entries in sorted(answer_sets.items())
+    )
+
+
+def tls_issuer_text(measurement: Measurement) -> str | None:
+    """Issuer name and key id the measurement's TLS session presented (None: no TLS seen)."""
+    tls = measurement.evidence.get("tls")
+    leaf = tls.get("leaf") if isinstance(tls, Mapping) else None
+    if not isinstance(leaf, Mapping) or not leaf.get("issuer"):
+        return None
+    return f"{leaf['issuer']}|{leaf.get('issuer_key_id') or ''}"
+
+
+def _optional_line(name: str, labels: str, text: str | None) -> str:
+    return "" if text is None else f"{name}{{{labels}}} {_number(fingerprint_value(text))}\n"
+
+
+def _render_series(
+    labels: str, measurement: Measurement, failures: Mapping[str, int], runs: int
+) -> tuple[str, ...]:
     phases = "".join(
         f'{PROBE_PHASE}{{{labels},phase="{escape_label_value(phase)}"}} {_number(seconds)}\n'
         for phase, seconds in sorted(measurement.phases.items())
@@ -120,6 +172,9 @@ def _render_series(labels: str, measurement: Measurement, failures: Mapping[str,
         phases,
         f"{PROBE_LAST_RUN}{{{labels}}} {_number(measurement.started_at.timestamp())}\n",
         counts,
+        f"{PROBE_RUNS}{{{labels}}} {_number(runs)}\n",
+        _optional_line(PROBE_DNS_ANSWER_HASH, labels, dns_answer_text(measurement)),
+        _optional_line(PROBE_TLS_ISSUER_HASH, labels, tls_issuer_text(measurement)),
     )
 
 
@@ -146,8 +201,8 @@ class TargetMetrics:
                 if text is None:
                     continue
                 if text != old.get(target_id):
-                    lines = _render_series(text, kept.measurement, kept.failures)
-                    kept = _Series(kept.measurement, kept.failures, lines)  # noqa: PLW2901
+                    lines = _render_series(text, kept.measurement, kept.failures, kept.runs)
+                    kept = _Series(kept.measurement, kept.failures, kept.runs, lines)  # noqa: PLW2901
                 series[target_id] = kept
             self._series = series
 
@@ -161,8 +216,9 @@ class TargetMetrics:
             failures = Tally(previous.failures if previous else {})
             if measurement.failure is not None:
                 failures[measurement.failure.value] += 1
-            lines = _render_series(labels, measurement, failures)
-            self._series[measurement.target_id] = _Series(measurement, failures, lines)
+            runs = (previous.runs if previous else 0) + 1
+            lines = _render_series(labels, measurement, failures, runs)
+            self._series[measurement.target_id] = _Series(measurement, failures, runs, lines)
 
     def latest(self) -> dict[str, Measurement]:
         """The latest measurement of each configured target that has one."""

@@ -64,7 +64,38 @@ def test_exposition_of_one_target_is_exact() -> None:
         "# TYPE netwatch_probe_failures_total counter\n"
         f'netwatch_probe_failures_total{{{LABEL_TEXT},failure="dns_timeout"}} 1.0\n'
         f'netwatch_probe_failures_total{{{LABEL_TEXT},failure="http_timeout"}} 2.0\n'
+        "# HELP netwatch_probe_runs_total Probes of the target run since the agent started.\n"
+        "# TYPE netwatch_probe_runs_total counter\n"
+        f"netwatch_probe_runs_total{{{LABEL_TEXT}}} 4.0\n"
+        "# HELP netwatch_probe_dns_answer_hash"
+        " Hash (52 bits) of the DNS answers of the target's latest measurement (changes() counts changes).\n"
+        "# TYPE netwatch_probe_dns_answer_hash gauge\n"
+        "# HELP netwatch_probe_tls_issuer_hash"
+        " Hash (52 bits) of the TLS issuer (name and key id) the target's latest measurement saw.\n"
+        "# TYPE netwatch_probe_tls_issuer_hash gauge\n"
     )
+
+
+def test_answer_and_issuer_hashes_follow_the_evidence() -> None:
+    metrics = TargetMetrics()
+    metrics.set_targets([target("kz-news", kind="http")])
+
+    def hashes(evidence: dict[str, object]) -> dict[str, float]:
+        metrics.observe(measurement(evidence=evidence))
+        families = text_string_to_metric_families(metrics.render())
+        return {f.name: f.samples[0].value for f in families if f.name.endswith("_hash") and f.samples}
+
+    answers = {"answer_sets": {"A": [{"answers": ["203.0.113.5"], "resolvers": ["isp"]}]}}
+    tampered = {"answer_sets": {"A": [{"answers": ["0.0.0.0"], "resolvers": ["isp"]}]}}
+    first, again, changed = hashes(answers), hashes(answers), hashes(tampered)
+    assert first == again
+    assert first["netwatch_probe_dns_answer_hash"] != changed["netwatch_probe_dns_answer_hash"]
+    assert first["netwatch_probe_dns_answer_hash"] < 2**52  # exact in a float sample
+    trusted = {"tls": {"leaf": {"issuer": "O=Lab CA", "issuer_key_id": "aa"}}}
+    rogue = {"tls": {"leaf": {"issuer": "O=Qaznet Trust Network", "issuer_key_id": "bb"}}}
+    issuer = "netwatch_probe_tls_issuer_hash"
+    assert hashes(trusted)[issuer] != hashes(rogue)[issuer]
+    assert hashes({}) == {}  # no DNS answers, no TLS: no sample rather than a made-up value
 
 
 def test_exposition_parses_and_escapes_label_values() -> None:
