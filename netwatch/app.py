@@ -27,6 +27,8 @@ from netwatch.detection import LAG_MARGIN_S, DetectionService
 from netwatch.jsonl_sink import JsonLinesSink
 from netwatch.metrics import Metrics
 from netwatch.model import Measurement, Target
+from netwatch.notify.metrics import NotifyMetrics
+from netwatch.notify.worker import Notifier
 from netwatch.retention import RetentionJob
 from netwatch.runner import Clocks, run_probe
 from netwatch.scheduler import ApplyResult, Scheduler
@@ -60,7 +62,8 @@ class Agent:
     ``MeasurementStore`` sink, and the detector's events through ``detection``. ``sinks`` are
     extra measurement sinks; a ``JsonLinesSink`` is added when ``config.measurements_out`` is set.
     The agent closes every sink on ``stop``. ``listeners`` receive each measurement after metrics,
-    sinks and detection. ``clocks`` stamp measurements, reloads and detection.
+    sinks and detection. ``clocks`` stamp measurements, reloads and detection. ``notifier`` sends
+    the outbox's outage events to ``config.notifications`` destinations (idle without any).
     """
 
     def __init__(
@@ -103,6 +106,13 @@ class Agent:
             wall=self._clocks.wall,
             on_error=store_error,
         )
+        outbox = Store(store_path)
+        self.notifier = Notifier(
+            config.notifications,
+            outbox,
+            wall=self._clocks.wall,
+            metrics=NotifyMetrics(self.metrics.registry, outbox.pending_notifications),
+        )
         if config.measurements_out is not None:
             self._sinks.append(
                 JsonLinesSink(config.measurements_out, self.metrics.self_metrics.store_write_error)
@@ -136,6 +146,7 @@ class Agent:
         self.metrics.self_metrics.config_loaded(True, self._clocks.wall().timestamp())
         self.server.start()
         self.detection.start()
+        self.notifier.start()
         self._retention.start()
         self.scheduler.start(self._config.targets)
         log.info(
@@ -157,6 +168,7 @@ class Agent:
         result = self.scheduler.apply(config.targets)
         # New thresholds restart the detector (state dropped); equal ones keep its state.
         self.detection.apply(config.detection, _detection_lag(config))
+        self.notifier.apply(config.notifications)
         log.info(
             "config applied: %d added, %d removed, %d rescheduled",
             len(result.added),
@@ -190,6 +202,7 @@ class Agent:
         with self._publish_lock:
             self._closed = True
         self.detection.flush()
+        self.notifier.stop()  # after the flush: the last events are queued, held ones routed
         self._retention.stop()
         for sink in self._sinks:
             sink.close()

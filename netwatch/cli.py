@@ -17,6 +17,7 @@ from netwatch.catalog.citizenlab import citizenlab_catalog_data
 from netwatch.catalog.listing import Format, render, rows
 from netwatch.cli_export import export_app, outages_command
 from netwatch.cli_lab import lab_app
+from netwatch.cli_notify import notify_app
 from netwatch.cli_redetect import redetect_command
 from netwatch.config import ConfigError, load_config
 from probes import PROBES
@@ -31,6 +32,7 @@ catalog_app = typer.Typer(help="Built-in target catalogs and importers.", no_arg
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(export_app, name="export")
 app.add_typer(lab_app, name="lab")
+app.add_typer(notify_app, name="notify")
 app.command("outages")(outages_command)
 app.command("redetect")(redetect_command)
 

@@ -38,6 +38,7 @@ from netwatch.config_schema import CatalogSourceModel, ConfigModel
 from netwatch.detect.thresholds import Thresholds
 from netwatch.egress import ENV_VAR, EgressPolicy
 from netwatch.model import Target, Vantage
+from netwatch.notify.settings import Notifications
 from probes.dnsquery import ResolverSpec
 from probes.env import BlockpageFingerprint, ProbeEnv
 
@@ -58,6 +59,8 @@ class Config:
     ``detection``: the detector's thresholds (the ``detection:`` section; docs/detection.md).
     ``retention_days``: raw measurements older than this many days are deleted (those an outage
     cites are kept with it), every ``retention_interval_s`` seconds.
+    ``notifications``: native notification destinations, grouping, rate limit and maintenance
+    windows (the ``notifications:`` section; ``netwatch.notify``).
     """
 
     source: Path | None
@@ -76,6 +79,7 @@ class Config:
     detection: Thresholds = field(default_factory=Thresholds)
     retention_days: int = 30
     retention_interval_s: float = 86_400.0
+    notifications: Notifications = field(default_factory=Notifications)
 
     def summary(self) -> str:
         """A few human-readable lines: vantage, listen address, egress, targets by kind and role."""
@@ -147,6 +151,7 @@ def parse_config(
         detection=model.detection,
         retention_days=model.retention.measurements_days,
         retention_interval_s=model.retention.interval,
+        notifications=model.notifications,
     )
 
 

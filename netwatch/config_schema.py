@@ -33,6 +33,7 @@ from netwatch.config_errors import suggest
 from netwatch.detect.thresholds import Thresholds
 from netwatch.egress import LOOPBACK
 from netwatch.model import Position
+from netwatch.notify.settings import Notifications
 from probes.dnsquery import ResolverSpec
 
 DEFAULT_USER_AGENT = "netwatch/0.1 (+https://github.com/netwatch/netwatch)"
@@ -183,3 +184,4 @@ class ConfigModel(_Strict):
     targets: tuple[TargetModel, ...] = ()
     detection: Thresholds = Thresholds()
     retention: RetentionModel = RetentionModel()
+    notifications: Notifications = Notifications()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from netwatch.config import ConfigError, load_config, parse_config
 from netwatch.detect import Thresholds
 from netwatch.model import NetworkType, Position, Role
+from netwatch.notify.settings import Notifications
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 EXAMPLE = Path(__file__).parent.parent / "deploy" / "netwatch.example.yaml"
@@ -87,6 +89,21 @@ ERRORS = {
     "bad_detection_window": [
         "{file}:3: detection: baseline_window_s must hold at least baseline_min_bins bins"
     ],
+    "bad_notifications": [
+        "{file}:4: notifications.destinations[0].url: not a notification URL Apprise understands (scheme "
+        "'nosuchscheme'; see the Apprise URL list)",
+        "{file}:6: notifications.destinations[1].language: must be 'en', 'ru' or 'kk', got 'de'",
+        f"{{file}}:7: notifications.group_window: invalid duration 'soon': {DURATION_HINT}",
+        "{file}:8: notifications.rate_limit.messages: must be greater than or equal to 1, got 0",
+        "{file}:10: notifications.maintenance[0].start: time without a zone: add Z or an offset such as "
+        "+05:00",
+        "{file}:14: notifications.maintenance[1].scopes[0]: unknown scope 'oblast' (valid: country, region, "
+        "asn, network_type, category, target, vantage; optionally ':<entity>')",
+        "{file}:14: notifications.maintenance[1].scopes[1]: 'region:': name the entity after ':' or leave "
+        "':' out",
+    ],
+    "bad_notifications_window": ["{file}:4: notifications.maintenance[0]: end must be after start"],
+    "bad_notifications_names": ["{file}:3: notifications: destination name 'team' is used twice"],
     "several_problems": [
         "{file}:2: listen.port: must be greater than or equal to 1, got 0",
         f"{{file}}:3: probing.jitter: invalid duration '-1s': {DURATION_HINT}",
@@ -143,6 +160,28 @@ def test_detection_and_retention_sections() -> None:
     config = parse_config(text, "inline.yaml", environ={})
     assert config.detection == Thresholds(down_after=2, layer_settle_s=30)
     assert (config.retention_days, config.retention_interval_s) == (7, 21_600.0)
+
+
+def test_notifications_section() -> None:
+    text = (
+        "vantage: {id: v, position: inside}\n"
+        "notifications:\n"
+        "  destinations:\n"
+        "    - {url: 'json://127.0.0.1:8080/hook', language: ru}\n"
+        "    - {url: 'tgram://123456:ABCDEF/-1001234567890', name: telegram}\n"
+        "  group_window: 1m\n"
+        "  rate_limit: {messages: 3, period: 10m}\n"
+        "  maintenance:\n"
+        "    - {start: '2025-01-05T10:00:00+05:00', end: 2025-01-05T07:00:00Z, scopes: ['region:KZ-75']}\n"
+    )
+    notes = parse_config(text, "inline.yaml", environ={}).notifications
+    assert [(d.name, d.language.value) for d in notes.destinations] == [("dest0", "ru"), ("telegram", "en")]
+    assert (notes.group_window, notes.rate_limit.messages, notes.rate_limit.period) == (60.0, 3, 600.0)
+    (window,) = notes.maintenance
+    assert window.start == datetime(2025, 1, 5, 5, tzinfo=UTC) and window.scopes == ("region:KZ-75",)
+    assert parse_config("vantage: {id: v, position: inside}\n", "x.yaml", environ={}).notifications == (
+        Notifications()
+    )
 
 
 def test_full_config() -> None:
