@@ -60,24 +60,35 @@ class VantageGroups:
         """Apply one subject measurement; return the transition it completes, if any."""
         member = (m.target_id, m.kind)
         tracker = self.trackers.get(member) or self._join(member, m.labels)
+        window = tracker.window
         transition = tracker.observe(m)
-        facts = facts_of(tracker)
-        old = self._facts[member]
-        groups = self._groups_of[member]
-        if facts != old:
-            self._facts[member] = facts
-            for key in groups:
-                tally = self.tallies[key]
-                tally.apply(old, m.kind, parts_of(self.labels[member]), -1)
-                tally.apply(facts, m.kind, parts_of(self.labels[member]), 1)
-                if facts.state is not old.state:
-                    tally.changed.add(member)
-                    tally.version += 1
-            self._dirty.update(groups)
-        elif tracker.last_grade is Grade.FAIL:
+        if not self._update(member, window) and tracker.last_grade is Grade.FAIL:
             # A new failure id: the evidence of groups that are out changes.
-            self._dirty.update(k for k in groups if k in self._raw)
+            self._dirty.update(k for k in self._groups_of[member] if k in self._raw)
         return transition
+
+    def _update(self, member: MemberKey, window: Window | None) -> bool:
+        """Bring the member's groups up to date after its tracker changed (``window``: its
+        window before); return whether anything they count changed."""
+        tracker = self.trackers[member]
+        old, facts = self._facts[member], facts_of(tracker)
+        if facts == old:
+            return False
+        self._facts[member] = facts
+        kind, parts = member[1], parts_of(self.labels[member])
+        groups = self._groups_of[member]
+        moved = facts.state is not old.state
+        for key in groups:
+            tally = self.tallies[key]
+            tally.apply(old, kind, parts, -1)
+            tally.apply(facts, kind, parts, 1)
+            if moved:
+                tally.changed.add(member)
+                tally.version += 1
+                tally.move(old.state, window, facts.state, tracker.window)
+                self._judge.moved(key, member, (old.state, window), (facts.state, tracker.window))
+        self._dirty.update(groups)
+        return True
 
     def _join(self, member: MemberKey, labels: Labels) -> Tracker:
         tracker = self.trackers[member] = Tracker(f"{self.vantage_id}/{member[0]}/{member[1]}", self._t)
@@ -103,17 +114,9 @@ class VantageGroups:
     def forget_states(self) -> None:
         """After the vantage was offline: member states are unknown until re-measured."""
         for member, tracker in self.trackers.items():
+            window = tracker.window
             tracker.forget_state()
-            old, facts = self._facts[member], facts_of(tracker)
-            if facts != old:
-                self._facts[member] = facts
-                for key in self._groups_of[member]:
-                    tally = self.tallies[key]
-                    tally.apply(old, member[1], parts_of(self.labels[member]), -1)
-                    tally.apply(facts, member[1], parts_of(self.labels[member]), 1)
-                    if facts.state is not old.state:
-                        tally.changed.add(member)
-                        tally.version += 1
+            self._update(member, window)
         self._everything = True
 
     def ratios(self) -> dict[GroupKey, float]:

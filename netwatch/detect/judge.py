@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from netwatch.detect.baseline import Baseline
 from netwatch.detect.classify import classify
-from netwatch.detect.tally import DIMENSIONS, REACHABLE, Tally
+from netwatch.detect.tally import DIMENSIONS, REACHABLE, Tally, WindowIndex
 from netwatch.detect.thresholds import Thresholds
 from netwatch.detect.tracker import Tracker, Window
 from netwatch.detect.verdict import GroupKey, MemberKey, Verdict, bounds, most_common
@@ -30,7 +30,34 @@ _PARTS = {
 }
 _PART_INDEX = {scope: tuple(DIMENSIONS.index(d) for d in dims) for scope, dims in _PARTS.items()}
 
-Outcome = Verdict | bool | None  # a verdict, False (fine) or None (too little known: keep the last)
+Outcome = Verdict | bool | None
+
+
+_Seen = tuple[TargetState | None, Window | None]  # a member's state and window
+
+
+class _Own:
+    """Windows of a group's affected members outside the records reported before it went out
+    (``explained``), valid while ``stamp`` (since, wanted state, first-report version) holds."""
+
+    __slots__ = ("explained", "index", "stamp", "wanted")
+
+    def __init__(
+        self, stamp: tuple[datetime, TargetState, int], wanted: TargetState, explained: set[MemberKey]
+    ):
+        self.stamp = stamp
+        self.wanted = wanted
+        self.explained = explained
+        self.index = WindowIndex()
+
+
+def bounds_or_fail(window: Window | None) -> Window:
+    if window is None:
+        raise ValueError("a group out with no affected member")
+    return window
+
+
+# a verdict, False (fine) or None (too little known: keep the last)
 
 
 class Judge:
@@ -66,7 +93,7 @@ class Judge:
         self._lost: dict[GroupKey, set[MemberKey]] = {}
         # Lost sets of groups that turned fine during the current evaluation (their end window).
         self.retired: dict[GroupKey, set[MemberKey]] = {}
-        self._start: dict[GroupKey, tuple[tuple[object, ...], Window]] = {}
+        self._own: dict[GroupKey, _Own] = {}
 
     def reset_baseline(self, key: GroupKey) -> None:
         """A member joined: the group's normal is not known yet."""
@@ -162,19 +189,30 @@ class Judge:
 
     def _start_window(self, key: GroupKey, g: Tally, wanted: TargetState, since: datetime) -> Window:
         """Members of records reported before this group went out do not date it: a national
-        blackout starts when the fixed networks fail, not when mobile had failed hours earlier.
-        Cached until a member changes state, ``since`` moves or a record ends."""
-        stamp = (g.version, since, wanted, self.first_version)
-        cached = self._start.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        affected = [m for m in g.members if self._trackers[m].state is wanted]
-        earlier = [k for k, first in self.first_reported.items() if k != key and first < since]
-        explained = {m for k in earlier for m in self._tallies[k].members}
-        own = [m for m in affected if m not in explained] or affected
-        window = bounds([w for w in (self._trackers[m].window for m in own) if w is not None])
-        self._start[key] = (stamp, window)
-        return window
+        blackout starts when the fixed networks fail, not when mobile had failed hours earlier."""
+        own = self._own.get(key)
+        stamp = (since, wanted, self.first_version)
+        if own is None or own.stamp != stamp:
+            earlier = [k for k, first in self.first_reported.items() if k != key and first < since]
+            explained = {m for k in earlier for m in self._tallies[k].members}
+            own = self._own[key] = _Own(stamp, wanted, explained)
+            for m in g.members if explained else ():
+                tracker = self._trackers[m]
+                if m not in explained and tracker.state is wanted and tracker.window is not None:
+                    own.index.add(tracker.window)
+        window = own.index.bounds() if own.explained else None
+        # Nothing of its own lost: the affected members date it after all.
+        return window or bounds_or_fail(g.windows[wanted].bounds())
+
+    def moved(self, key: GroupKey, member: MemberKey, before: _Seen, after: _Seen) -> None:
+        """A member of ``key`` changed (state, window): keep its own-loss index current."""
+        own = self._own.get(key)
+        if own is None or not own.explained or member in own.explained:
+            return
+        if before[0] is own.wanted and before[1] is not None:
+            own.index.remove(before[1])
+        if after[0] is own.wanted and after[1] is not None:
+            own.index.add(after[1])
 
     def end_window(self, key: GroupKey, verdict: Verdict, now: datetime) -> Window:
         """When a reported verdict ended, from the recoveries of the members it lost."""

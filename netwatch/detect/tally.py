@@ -8,10 +8,12 @@ facts are subtracted and its new ones added whenever they change.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from netwatch.detect.classify import CONNECTION_KINDS, DNS_KINDS, family
-from netwatch.detect.tracker import Grade, Tracker
+from netwatch.detect.tracker import Grade, Tracker, Window
 from netwatch.detect.verdict import MemberKey
 from netwatch.model import Labels, Layer, TargetState
 
@@ -46,6 +48,35 @@ def parts_of(labels: Labels) -> tuple[str, ...]:
     return (labels.region, labels.network_type.value)
 
 
+class WindowIndex:
+    """The windows of a changing set of members, answering ``verdict.bounds`` in O(log n): the
+    earliest ``at``, and the latest ``earliest`` not after it. Multisets kept sorted."""
+
+    __slots__ = ("_ats", "_earliests")
+
+    def __init__(self) -> None:
+        self._ats: list[datetime] = []
+        self._earliests: list[datetime] = []
+
+    def add(self, w: Window) -> None:
+        insort(self._ats, w.at)
+        if w.earliest is not None:
+            insort(self._earliests, w.earliest)
+
+    def remove(self, w: Window) -> None:
+        del self._ats[bisect_left(self._ats, w.at)]
+        if w.earliest is not None:
+            del self._earliests[bisect_left(self._earliests, w.earliest)]
+
+    def bounds(self) -> Window | None:
+        """None when empty."""
+        if not self._ats:
+            return None
+        at = self._ats[0]
+        i = bisect_right(self._earliests, at)
+        return Window(self._earliests[i - 1] if i else None, at)
+
+
 @dataclass(slots=True)
 class Tally:
     """Counters of one group. ``members`` keeps join order (it orders evidence)."""
@@ -65,12 +96,25 @@ class Tally:
     parts: tuple[dict[str, list[int]], ...] = field(default_factory=lambda: tuple({} for _ in DIMENSIONS))
     # Bumped whenever a member joins or changes state (member windows change with states).
     version: int = 0
+    # Windows of the members down / degraded (a group's start window when nothing explains it).
+    windows: dict[TargetState, WindowIndex] = field(
+        default_factory=lambda: {TargetState.DOWN: WindowIndex(), TargetState.DEGRADED: WindowIndex()}
+    )
     # Members whose state changed since the group's lost set was last brought up to date.
     changed: set[MemberKey] = field(default_factory=set)
 
     def join(self, member: MemberKey) -> None:
         self.members.append(member)
         self.member_set.add(member)
+
+    def move(
+        self, old: TargetState | None, was: Window | None, new: TargetState | None, now: Window | None
+    ) -> None:
+        """A member changed state: keep ``windows`` current."""
+        if old in self.windows and was is not None:
+            self.windows[old].remove(was)
+        if new in self.windows and now is not None:
+            self.windows[new].add(now)
 
     def apply(self, f: Facts, kind: str, parts: tuple[str, ...], sign: int) -> None:
         """Add (sign 1) or remove (sign -1) one member's contribution."""
