@@ -109,6 +109,22 @@ def test_measurement_csv_quotes_awkward_labels_like_the_csv_module(store: Store)
     assert buffer.getvalue() == text  # byte for byte what csv.writer writes
 
 
+def test_measurement_csv_quotes_awkward_ids_like_the_csv_module(store: Store) -> None:
+    odd = ("a,b", 'say "hi"', "two\nlines", "cr\rhere", "")
+    items = [
+        replace(m, id=f"{odd[n % 5]}-{n}", vantage_id=odd[(n + 1) % 5]) for n, m in enumerate(fill(store, 10))
+    ]
+    with store.connect() as conn:
+        conn.execute("DELETE FROM measurements")
+    insert(store, items)
+    text = measurements_out(store, ExportFormat.CSV).decode()
+    got = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [(r["id"], r["vantage_id"]) for r in got] == [(m.id, m.vantage_id) for m in items]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(csv.reader(io.StringIO(text, newline="")))
+    assert buffer.getvalue() == text  # byte for byte what csv.writer writes
+
+
 @pytest.mark.parametrize("fmt", [ExportFormat.JSONL, ExportFormat.JSON])
 def test_measurement_json_round_trips(store: Store, fmt: ExportFormat) -> None:
     items = fill(store, 30, start=JUN_2025)

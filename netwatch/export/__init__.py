@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import IO, Any, TypeVar
 
-from netwatch.export import codf, parquet, rows, text
+from netwatch.export import codf, lines, parquet, rows, text
 from netwatch.export.errors import ExportError
 from netwatch.model import Outage
 from netwatch.store import OutageFilter, Store
@@ -91,7 +91,7 @@ def measurement_text(
     """Measurements with ``since <= started_at < until`` (aware UTC) as CSV, JSON Lines or JSON
     text, in time order, chunk by chunk. ``targets`` keeps only those target ids."""
     if fmt is ExportFormat.CSV:
-        flat = _counted(rows.measurement_rows(store, since, until, targets), progress)
+        flat = _counted(lines.measurement_lines(store, since, until, targets), progress)
         return text.measurement_csv(flat)
     bodies = _counted(rows.measurement_bodies(store, since, until, targets), progress)
     if fmt is ExportFormat.JSONL:

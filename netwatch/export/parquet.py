@@ -104,9 +104,7 @@ def write_outages(chunks: Iterable[list[tuple[Any, dict[str, Any]]]], out: IO[by
 
     def batches() -> Iterator[Any]:
         for chunk in chunks:
-            rows = [
-                {**record, **{t: getattr(outage, t) for t in times}} for outage, record in chunk
-            ]
+            rows = [{**record, **{t: getattr(outage, t) for t in times}} for outage, record in chunk]
             yield pa.RecordBatch.from_pylist(rows, schema=schema)
 
     _write(pa, pq, schema, batches(), out)

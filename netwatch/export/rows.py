@@ -1,17 +1,19 @@
 """Row sources for exports: measurements straight from SQLite in chunks, outages page by page.
 
-Measurements are read as stored JSON bodies (``Measurement.to_dict``) and flattened with one
-``json.loads`` each, not rebuilt as ``Measurement`` objects (which costs several times more per
-row); JSON exports splice the stored body as is. Each chunk is one short query on its own
-connection (keyset pagination on ``(started_at, seq)``, which the ``started_at`` index serves in
-order without sorting), so memory stays bounded by the chunk size, no read transaction is held
-between chunks, and consecutive chunks may be read from different threads (a streamed HTTP body).
+Measurements are never rebuilt as ``Measurement`` objects (several times dearer per row): the CSV
+and Parquet rows are assembled by SQLite from the stored JSON bodies (``lines``), and JSON
+exports splice the stored body as is. Each chunk is one short query on its own connection (keyset
+pagination on ``(started_at, seq)``, which the ``started_at`` index serves in order without
+sorting), so memory stays bounded by the chunk size, no read transaction is held between chunks,
+and consecutive chunks may be consumed from different threads (a streamed HTTP body). The next
+chunk is read on a helper thread while the caller handles the current one (SQLite releases the
+GIL while it steps through rows): at most two chunks are held at a time.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -29,80 +31,67 @@ MEASUREMENT_COLUMNS: tuple[str, ...] = (
 """Flat columns of a measurement (CSV, Parquet). ``phases`` and ``evidence`` are JSON objects as
 text; label columns are the target's labels when it was probed."""
 
-FlatRow = tuple[Any, ...]
-"""id, target_id, kind, vantage_id, started_at (UTC text), duration_s, failure, partial, seven
-labels, phases (JSON text), evidence (JSON text)."""
 
-# After (seq, started_at epoch). phases/evidence come out of SQLite as JSON text: cheaper than
-# re-encoding them in Python; the scalar fields come from one json.loads of the body.
-_FLAT_SQL = "body, json_extract(body, '$.phases'), json_extract(body, '$.evidence')"
-_BODY_SQL = "json_extract(body, '$.started_at'), body"
-
-
-def _flat(body: str, phases: str, evidence: str) -> FlatRow:
-    """One stored body (``Measurement.to_dict`` JSON) as a ``FlatRow``: one parse per row, several
-    times cheaper than a SQLite ``json_extract`` per field."""
-    m = json.loads(body)
-    labels = m["labels"]
-    return (
-        m["id"], m["target_id"], m["kind"], m["vantage_id"], m["started_at"], m["duration_s"],
-        m["failure"], m["partial"], labels.get("country"), labels.get("region"), labels.get("asn"),
-        labels.get("operator"), labels.get("network_type"), labels.get("category"),
-        labels.get("role"), phases, evidence,
-    )  # fmt: skip
-
-
-def _chunks(
-    store: Store, columns: str, since: datetime, until: datetime, targets: Sequence[str] | None
+def chunks(
+    store: Store, inner: str, outer: str, *, since: datetime, until: datetime, targets: Sequence[str] | None
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Chunks of ``columns`` rows in (started_at, seq) order."""
+    """Chunks of rows of the SQL columns ``outer`` over ``inner`` (both lists of expressions; the
+    inner ones over a ``measurements`` row, the outer ones over the inner's aliases), for the
+    measurements with ``since <= started_at < until``, optionally only of ``targets``, in
+    (started_at, seq) order.
+
+    The inner query is a co-routine (both queries have a LIMIT, so SQLite does not flatten them):
+    each inner column is computed once per row however often ``outer`` uses it."""
     if targets is not None and not targets:
         return
     where = "" if targets is None else f" AND target_id IN ({','.join('?' * len(targets))})"
     sql = (
-        f"SELECT seq, started_at, {columns} FROM measurements"
+        f"SELECT seq, started_at, {outer} FROM (SELECT seq, started_at, {inner} FROM measurements"
         f" INDEXED BY measurements_started_at WHERE (started_at, seq) > (?, ?) AND started_at < ?{where}"
-        " ORDER BY started_at, seq LIMIT ?"
+        " ORDER BY started_at, seq LIMIT ?) LIMIT ?"
     )
-    at, seq = since.timestamp(), -1  # (since, -1): every row at exactly `since` is included
-    while True:
+    size = CHUNK_ROWS
+
+    def fetch(at: float, seq: int) -> list[tuple[Any, ...]]:
         with store.connect() as conn:
-            rows = conn.execute(sql, (at, seq, until.timestamp(), *(targets or ()), CHUNK_ROWS)).fetchall()
-        if rows:
-            yield [row[2:] for row in rows]
-        if len(rows) < CHUNK_ROWS:
-            return
-        seq, at = rows[-1][0], rows[-1][1]
+            return conn.execute(sql, (at, seq, until.timestamp(), *(targets or ()), size, size)).fetchall()
 
-
-def measurement_rows(
-    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
-) -> Iterator[list[FlatRow]]:
-    """Chunks of ``FlatRow`` for measurements with ``since <= started_at < until`` (aware UTC),
-    optionally only of ``targets``, in time order then insertion order."""
-    for chunk in measurement_raw(store, since, until, targets):
-        yield [_flat(*row) for row in chunk]
-
-
-def measurement_raw(
-    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
-) -> Iterator[list[tuple[str, str, str]]]:
-    """Like ``measurement_rows`` but each row is (stored JSON body, phases JSON, evidence JSON),
-    for writers that parse bodies in bulk (Parquet)."""
-    return _chunks(store, _FLAT_SQL, since, until, targets)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-export") as reader:
+        # (since, -1): every row at exactly `since` is included.
+        pending = reader.submit(fetch, since.timestamp(), -1)
+        while True:
+            rows = pending.result()
+            if len(rows) == size:
+                pending = reader.submit(fetch, rows[-1][1], rows[-1][0])
+            if rows:
+                yield [row[2:] for row in rows]
+            if len(rows) < size:
+                return
 
 
 def measurement_bodies(
     store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
 ) -> Iterator[list[tuple[str, str]]]:
-    """Like ``measurement_rows`` but each row is (started_at UTC text, stored JSON body)."""
-    return _chunks(store, _BODY_SQL, since, until, targets)
+    """Chunks of (started_at UTC text, stored JSON body) for the measurements with ``since <=
+    started_at < until`` (aware UTC), optionally only of ``targets``, in time then insertion
+    order."""
+    inner = "body ->> '$.started_at' AS utc, body"
+    return chunks(store, inner, "utc, body", since=since, until=until, targets=targets)
+
+
+def measurement_raw(
+    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
+) -> Iterator[list[tuple[str, str, str]]]:
+    """Like ``measurement_bodies`` but each row is (stored JSON body, phases JSON, evidence JSON),
+    for writers that parse bodies in bulk (Parquet)."""
+    inner = "body, body -> '$.phases' AS phases, body -> '$.evidence' AS evidence"
+    return chunks(store, inner, "body, phases, evidence", since=since, until=until, targets=targets)
 
 
 def count_measurements(
     store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
 ) -> int:
-    """How many rows ``measurement_rows`` would yield (for a progress bar's total)."""
+    """How many rows ``measurement_bodies`` would yield (for a progress bar's total)."""
     if targets is not None and not targets:
         return 0
     where = "" if targets is None else f" AND target_id IN ({','.join('?' * len(targets))})"
@@ -162,4 +151,3 @@ def outage_record(outage: Outage, now: Callable[[], datetime]) -> dict[str, Any]
 def outage_flat(record: dict[str, Any]) -> tuple[Any, ...]:
     """An ``outage_record`` in ``OUTAGE_COLUMNS`` order, evidence joined by spaces."""
     return tuple(" ".join(record["evidence"]) if c == "evidence" else record[c] for c in OUTAGE_COLUMNS)
-

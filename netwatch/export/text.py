@@ -12,10 +12,8 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from netwatch.export.rows import MEASUREMENT_COLUMNS, FlatRow
+from netwatch.export.rows import MEASUREMENT_COLUMNS
 from netwatch.timefmt import LocalFromUtc
-
-_BOOL = ("false", "true")
 
 
 def csv_text(header: Sequence[str], chunks: Iterable[Iterable[Sequence[Any]]]) -> Iterator[str]:
@@ -52,36 +50,12 @@ def json_array_text(chunks: Iterable[Iterable[str]]) -> Iterator[str]:
     yield "[]\n" if sep == "[\n" else "\n]\n"
 
 
-def _quoted(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-def measurement_csv(chunks: Iterable[list[FlatRow]]) -> Iterator[str]:
-    """``measurement_rows`` chunks as CSV text in ``MEASUREMENT_COLUMNS`` order, header first.
-
-    Lines are built by hand, the same bytes ``csv.writer`` would produce, because ``writerows``
-    was the slowest step of a measurement export: the two JSON columns are always quoted (they
-    hold quotes); the other fields are joined as they are unless one holds a delimiter, quote or
-    line break, in which case that row goes through ``csv.writer``.
-    """
-    local = LocalFromUtc()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(MEASUREMENT_COLUMNS)
-    yield buffer.getvalue()
+def measurement_csv(chunks: Iterable[list[str]]) -> Iterator[str]:
+    """``lines.measurement_lines`` chunks as CSV text: the ``MEASUREMENT_COLUMNS`` header, then
+    one string per chunk."""
+    yield ",".join(MEASUREMENT_COLUMNS) + "\r\n"
     for chunk in chunks:
-        lines = []
-        for r in chunk:
-            simple = (*r[:5], local(r[4]), repr(r[5]), _BOOL[r[6] is None], r[6] or "", _BOOL[r[7]], *r[8:15])
-            plain = ",".join([field or "" for field in simple])
-            if plain.count(",") == 16 and '"' not in plain and "\n" not in plain and "\r" not in plain:
-                lines.append(f"{plain},{_quoted(r[15])},{_quoted(r[16])}\r\n")
-            else:
-                buffer.seek(0)
-                buffer.truncate()
-                writer.writerow((*simple, r[15], r[16]))
-                lines.append(buffer.getvalue())
-        yield "".join(lines)
+        yield "".join(chunk)
 
 
 def measurement_json_items(chunks: Iterable[list[tuple[str, str]]]) -> Iterator[list[str]]:
