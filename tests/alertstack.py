@@ -201,6 +201,7 @@ def alerting_stack(
                 {"url": f"json://127.0.0.1:{receiver.port}/native/ru", "name": "e2e-ru", "language": "ru"},
             ],
             "group_window": group_window,
+            "rate_limit": {"messages": 1000, "period": "1h"},  # many break/repair cycles in a row
         }
         agent = es.enter_context(NetwatchAgent.start(workdir / "agent", config))
         am = es.enter_context(Alertmanager.start(workdir / "am", alertmanager_config(receiver.url)))

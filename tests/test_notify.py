@@ -294,3 +294,11 @@ def test_notify_test_command_reaches_every_destination(tmp_path: Path, receiver:
     receiver.stop()
     result = CliRunner().invoke(app, ["notify", "test", "--config", str(config)])
     assert result.exit_code == 1 and "team (en): FAILED" in result.output
+
+
+def test_a_start_and_an_update_in_one_window_announce_the_start() -> None:
+    record = outage()
+    update = OutageEvent(T0 + timedelta(seconds=1), OutageChange.UPDATED, record, "layer revised, widened")
+    message = render_events([update, opened(record)], Language.RU, "nw-3")
+    assert message.title.startswith("netwatch · Начало сбоя: страна KZ")
+    assert "Причина: превышен порог; характер сбоя уточнён; сбой расширился" in message.body

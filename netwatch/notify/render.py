@@ -46,6 +46,15 @@ class _Block:
     changes: tuple[OutageChange, ...]
     reasons: tuple[str, ...]
 
+    @property
+    def change(self) -> OutageChange:
+        """What the block announces: ended if it ended, else began if it began in this message
+        (a later update in the same window does not hide the start), else an update."""
+        for change in (OutageChange.CLOSED, OutageChange.OPENED):
+            if change in self.changes:
+                return change
+        return OutageChange.UPDATED
+
 
 def _blocks(events: Sequence[OutageEvent]) -> list[_Block]:
     by_outage: dict[str, list[OutageEvent]] = {}
@@ -56,7 +65,8 @@ def _blocks(events: Sequence[OutageEvent]) -> list[_Block]:
             group[-1].outage,
             group[-1].at,
             tuple(e.change for e in group),
-            tuple(dict.fromkeys(e.reason for e in group)),
+            # The ledger joins several reasons of one event with ", ".
+            tuple(dict.fromkeys(part for e in group for part in e.reason.split(", "))),
         )
         for group in by_outage.values()
     ]
@@ -70,7 +80,7 @@ def _scope(p: Phrases, outage: Outage) -> str:
 
 def _headline(p: Phrases, block: _Block) -> str:
     outage = block.outage
-    change = block.changes[-1]
+    change = block.change
     if outage.layer.about_vantage:
         return f"{p.vantage_change[change]}: {_scope(p, outage)}"
     return f"{p.change[change]}: {_scope(p, outage)} — {p.layer[outage.layer]}"
@@ -134,7 +144,7 @@ def render_events(events: Sequence[OutageEvent], language: Language, ref: str) -
     if len(blocks) == 1:
         title = f"netwatch · {_headline(p, blocks[0])}"
     else:
-        counts = [sum(b.changes[-1] is c for b in blocks) for c in OutageChange]
+        counts = [sum(b.change is c for b in blocks) for c in OutageChange]
         parts = [fmt.format(n) for fmt, n in zip(p.opened_updated_closed, counts, strict=True) if n]
         title = f"{p.digest_title.format(len(blocks))} ({', '.join(parts)})"
     texts = [_block_text(p, b) for b in blocks[:MAX_BLOCKS]]
