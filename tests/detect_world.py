@@ -73,6 +73,26 @@ def world() -> list[Tgt]:
 
 ALLOW_LIST = {"news-1", "news-2", "bank-1"}
 
+# Per site, how the lab and the catalog probe it: (target id suffix, probe kind).
+DNS, HTTP, HTTPS, TCP = ("dns", "dns"), ("http", "http"), ("https", "http"), ("tcp", "tcp")
+
+
+def site_world(*probes: tuple[str, str]) -> list[Tgt]:
+    """``world()`` with every web site probed several ways: ``<site>/<suffix>`` per probe (a
+    DNS question for its name, plain HTTP, HTTPS, a TCP connect), as the lab and the catalog
+    do. Resolvers and controls stay single targets."""
+    targets: list[Tgt] = []
+    for t in world():
+        if t.kind == "http" and is_subject(t):
+            targets.extend(Tgt(f"{t.id}/{suffix}", kind, t.labels) for suffix, kind in probes)
+        else:
+            targets.append(t)
+    return targets
+
+
+def site(t: Tgt) -> str:
+    return t.id.split("/")[0]
+
 
 def run(
     phases: Sequence[tuple[float, Sequence[Fault]]],
@@ -141,9 +161,27 @@ def national_web_cut(t: Tgt) -> Result | None:
 
 
 def allow_list(t: Tgt) -> Result | None:
-    if not is_subject(t) or t.kind == "dns" or t.id in ALLOW_LIST:
+    if not is_subject(t) or t.kind == "dns" or site(t) in ALLOW_LIST:
         return None
     return Result(Failure.TCP_TIMEOUT, 5.0)
+
+
+def national_hang(t: Tgt) -> Result | None:
+    """A national cut that completes TCP handshakes and then drops everything (a middlebox
+    answering SYNs; the loopback lab): connects succeed, HTTPS and plain HTTP time out, DNS
+    answers."""
+    if not is_subject(t) or t.kind in ("dns", "tcp"):
+        return None
+    return Result(Failure.TLS_TIMEOUT if t.id.endswith("/https") else Failure.HTTP_TIMEOUT, 5.0)
+
+
+def hang_allow_list(t: Tgt) -> Result | None:
+    return None if site(t) in ALLOW_LIST else national_hang(t)
+
+
+def national_tls_block(t: Tgt) -> Result | None:
+    """Only TLS fails: HTTPS handshakes time out, plain HTTP and DNS work."""
+    return Result(Failure.TLS_TIMEOUT, 5.0) if is_subject(t) and t.id.endswith("/https") else None
 
 
 def region_cut(region: str) -> Fault:

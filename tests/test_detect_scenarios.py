@@ -12,16 +12,25 @@ from datetime import timedelta
 
 import pytest
 from detect_world import (
+    DNS,
+    HTTP,
+    HTTPS,
     INTERVAL,
     T0,
+    TCP,
+    Fault,
     allow_list,
     category,
     controls_abroad_cut,
+    hang_allow_list,
     mobile_cut,
     mobile_slow,
+    national_hang,
+    national_tls_block,
     national_web_cut,
     region_cut,
     run,
+    site_world,
     uplink_dead,
 )
 
@@ -31,7 +40,10 @@ from netwatch.model import Failure, Outage, OutageChange, OutageEvent, Position,
 H = 3600.0
 TH = Thresholds(baseline_bin_s=300, incident_gap_s=2 * H)
 
-SCENARIOS = {
+Phases = list[tuple[float, list[Fault]]]
+Expected = list[tuple[str, str, str, float, float | None]]
+
+SCENARIOS: dict[str, tuple[Phases, float, Expected]] = {
     "regional cut": (
         [(0, []), (H, [region_cut("KZ-47")]), (2 * H, [])],
         3 * H,
@@ -75,6 +87,51 @@ SCENARIOS = {
 }
 
 
+# Every site probed several ways (DNS and web, as the lab and the catalog do): a loss in one probe
+# family must not be diluted by the other still working, and no narrower group may report it.
+# Entries: probes per site, phases, until, expected outages (as above).
+SITE_SCENARIOS: dict[str, tuple[tuple[tuple[str, str], ...], Phases, float, Expected]] = {
+    "dns+http: national web cut, DNS still answers": (
+        (DNS, HTTP),
+        [(0, []), (H, [national_web_cut]), (2 * H, [])],
+        3 * H,
+        [("country", "KZ", "tcp_ip", H, 2 * H)],
+    ),
+    "dns+http: allow-list": (
+        (DNS, HTTP),
+        [(0, []), (H, [allow_list]), (2 * H, [])],
+        3 * H,
+        [("country", "KZ", "partial", H, 2 * H)],
+    ),
+    "dns+http: regional cut": (
+        (DNS, HTTP),
+        [(0, []), (H, [region_cut("KZ-47")]), (2 * H, [])],
+        3 * H,
+        # The sites' names stop answering too: both families down.
+        [("region", "KZ-47", "blackout", H, 2 * H)],
+    ),
+    "lab probes: national cut hanging after connect": (
+        (DNS, HTTP, HTTPS, TCP),
+        [(0, []), (H, [national_hang]), (2 * H, [])],
+        3 * H,
+        # Connects succeed, then HTTPS and plain HTTP time out alike: a connection-level cut.
+        [("country", "KZ", "tcp_ip", H, 2 * H)],
+    ),
+    "lab probes: allow-list hanging after connect": (
+        (DNS, HTTP, HTTPS, TCP),
+        [(0, []), (H, [hang_allow_list]), (2 * H, [])],
+        3 * H,
+        [("country", "KZ", "partial", H, 2 * H)],
+    ),
+    "dns+http+https: only TLS times out": (
+        (DNS, HTTP, HTTPS),
+        [(0, []), (H, [national_tls_block]), (2 * H, [])],
+        3 * H,
+        [("country", "KZ", "tls", H, 2 * H)],
+    ),
+}
+
+
 def _closed(events: Sequence[object]) -> list[Outage]:
     return [e.outage for e in events if isinstance(e, OutageEvent) and e.change is OutageChange.CLOSED]
 
@@ -99,6 +156,20 @@ def test_scenario(name: str) -> None:
     got = [(o.scope_type.value, o.entity, o.layer.value) for o in outages]
     assert got == [e[:3] for e in expected]
     for outage, (*_, start, end) in zip(outages, expected, strict=True):
+        _check(outage, start, end)
+
+
+@pytest.mark.parametrize("name", sorted(SITE_SCENARIOS))
+def test_site_scenario(name: str) -> None:
+    probes, phases, until, expected = SITE_SCENARIOS[name]
+    _, events, _ = run(phases, until, thresholds=TH, targets=site_world(*probes))
+    outages = [e.outage for e in events if isinstance(e, OutageEvent) and e.change is OutageChange.OPENED]
+    got = [(o.scope_type.value, o.entity, o.layer.value) for o in outages]
+    # Opened records too: a spurious narrower record must not open, even briefly.
+    assert got == [e[:3] for e in expected]
+    closed = _closed(events)
+    assert [(o.scope_type.value, o.entity, o.layer.value) for o in closed] == got
+    for outage, (*_, start, end) in zip(closed, expected, strict=True):
         _check(outage, start, end)
 
 

@@ -1,12 +1,17 @@
 """Which layer failed, from the member states of a group that is out.
 
-Rules (DESIGN.md "Detection semantics"), in order:
-1. targeted interference wins when it dominates the failures of the lost members: bogon answers
-   → ``dns_tampering``; untrusted issuer / wrong name → ``tls_interception``; other TLS errors →
-   ``tls``; block pages or unexpected statuses → ``http_blocking``;
+Rules (DESIGN.md "Detection semantics"), in order, over the failure families of the members
+down (the most common family dominates; ties: see ``_PRECEDENCE``):
+1. targeted interference wins when it dominates: bogon answers → ``dns_tampering``; untrusted
+   issuer / wrong name → ``tls_interception``; block pages or unexpected statuses →
+   ``http_blocking``; other TLS errors and TLS timeouts → ``tls``, but only when they outnumber
+   every other family: a cut that lets TCP handshakes complete and then drops everything (a
+   middlebox answering SYNs; the loopback lab) makes HTTPS and plain HTTP time out alike, and
+   that is a connection-level cut (rules 3-4), not TLS interference;
 2. DNS failures dominate: connection failures seen as well → ``blackout``; otherwise ``dns``
    (TCP to known addresses still works, or there is no evidence that it does not);
-3. some members of connection-level kinds (http, tcp) still reachable while the group is out →
+3. some member proving a service answers (http; tcp only when no http member is known: a
+   completed connect does not show a site works) still reachable while the group is out →
    ``partial`` (the allow-list regime: a few sites work, most do not);
 4. connection failures (tcp_*, http timeouts) dominate: DNS still answers (DNS-kind members up,
    or no DNS failure seen) → ``tcp_ip``; DNS fails as well → ``blackout``.
@@ -17,6 +22,7 @@ traffic timed out" (5 January 2022) reads as ``tcp_ip``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import Enum
 
 from netwatch.model import Failure, Layer
 
@@ -32,9 +38,28 @@ _DNS = {
     Failure.DNS_NO_ANSWER,
     Failure.DNS_ERROR,
 }
-# Kinds whose success proves a connection to the target (not merely a name lookup).
-CONNECTION_KINDS = frozenset({"http", "https", "tcp"})
+# Kinds whose success shows the service answered end to end (a full exchange).
+EXCHANGE_KINDS = frozenset({"http", "https"})
+# Kinds whose success shows only that a TCP handshake completed.
+CONNECT_KINDS = frozenset({"tcp"})
 DNS_KINDS = frozenset({"dns"})
+
+
+class Family(Enum):
+    """Probe-kind families whose losses a group judges apart: a name lookup, a connection and a
+    full exchange fail for different reasons, and a loss of one must not be diluted by another
+    still working (on 5 January 2022 DNS kept answering while web traffic timed out; a cut that
+    completes TCP handshakes and drops what follows leaves TCP connects working)."""
+
+    DNS = "dns"
+    CONNECT = "connect"  # tcp: a handshake
+    EXCHANGE = "exchange"  # http, and any other kind that completes a request
+
+
+def kind_family(kind: str) -> Family:
+    if kind in DNS_KINDS:
+        return Family.DNS
+    return Family.CONNECT if kind in CONNECT_KINDS else Family.EXCHANGE
 
 
 def family(failure: Failure | None) -> Layer | None:
@@ -53,24 +78,34 @@ def family(failure: Failure | None) -> Layer | None:
     return Layer.TCP_IP
 
 
-def classify(
-    families: Mapping[Layer, int], connection_reachable: bool, dns_known: int, dns_down: int
-) -> Layer:
+# Ties between failure families break towards positive evidence of targeted interference (a
+# bogon, a foreign certificate, a block page prove a censor), then the broader failure: per site,
+# plain HTTP and HTTPS timing out alike is a connection-level cut, not TLS interference.
+_PRECEDENCE = (
+    Layer.DNS_TAMPERING,
+    Layer.TLS_INTERCEPTION,
+    Layer.HTTP_BLOCKING,
+    Layer.DNS,
+    Layer.TCP_IP,
+    Layer.TLS,
+)
+
+
+def classify(families: Mapping[Layer, int], service_reachable: bool, dns_known: int, dns_down: int) -> Layer:
     """The layer of a group that is out, from counts over its known members: ``families`` counts
     the failure families (``family``) of the members down (zero counts omitted);
-    ``connection_reachable``: some member of a connection kind is up or degraded; ``dns_known`` /
-    ``dns_down``: DNS-kind members with a known state / down."""
+    ``service_reachable``: some member proving a service answers (http, or tcp when the group has
+    no known http member) is up or degraded; ``dns_known`` / ``dns_down``: DNS-kind members with a
+    known state / down."""
     if not families:
         return Layer.TCP_IP
-    # Ties break towards the more specific, targeted layer (enum order lists those first).
-    order = list(Layer)
-    dominant = max(families, key=lambda layer: (families[layer], -order.index(layer)))
+    dominant = max(families, key=lambda layer: (families[layer], -_PRECEDENCE.index(layer)))
     if dominant in {Layer.DNS_TAMPERING, Layer.TLS_INTERCEPTION, Layer.TLS, Layer.HTTP_BLOCKING}:
         return dominant
     if dominant is Layer.DNS:
         # Connection failures alongside DNS ones: nothing works, not just the resolvers.
         return Layer.BLACKOUT if families.get(Layer.TCP_IP, 0) > 0 else Layer.DNS
-    if connection_reachable:
+    if service_reachable:
         return Layer.PARTIAL
     # One dead resolver among several is not "DNS fails": judge DNS by the majority.
     if dns_known:

@@ -121,7 +121,8 @@ class VantageGroups:
 
     def ratios(self) -> dict[GroupKey, float]:
         """Share of known members reachable (up or degraded) per group; unjudged groups omitted."""
-        return {k: (g.up + g.degraded) / g.known for k, g in self.tallies.items() if g.known}
+        counts = ((k, g.total) for k, g in self.tallies.items())
+        return {k: (c.up + c.degraded) / c.known for k, c in counts if c.known}
 
     def fresh_domestic_reach(self, since: datetime) -> float | None:
         """Share of domestic subjects (with a country label) whose latest measurement, started
@@ -238,7 +239,7 @@ class VantageGroups:
         # Explained by a broader out group: most of what this one lost sits inside it (a category
         # of telecom sites during a mobile cut is the mobile cut). Just after any record ended,
         # its members are still clearing their hysteresis and explain losses the same way.
-        not_up = len(g.members) - g.up
+        not_up = len(g.members) - g.total.up
         for other in explainers:
             explains = (RANK[other[0]] < rank and other in self._broad_raw) or (
                 other in recent and other != key
@@ -259,7 +260,7 @@ class VantageGroups:
             return not_up
         o = self.tallies[other]
         if key in self._supersets[other]:
-            return len(o.members) - o.up
+            return len(o.members) - o.total.up
         small, large = (g, o) if len(g.members) <= len(o.members) else (o, g)
         return sum(
             1 for m in small.members if m in large.member_set and self.trackers[m].state is not TargetState.UP

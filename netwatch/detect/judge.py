@@ -1,10 +1,14 @@
 """Judging one group from its counters: out, throttled, fine, or unknown.
 
-A group is *out* when the share of its normally reachable members now down reaches
-``loss_threshold`` against its own baseline, and *throttled* when the share degraded beyond its
-baseline reaches ``throttle_threshold``. A loss must also be spread over the group
-(``homogeneity``): a country whose loss sits in its mobile networks is a mobile outage, not a
-national one. Judging reads the group's ``Tally`` (O(parts)); only a layer change, a start window
+A group is judged as a whole and, when it mixes probe-kind families (``classify.Family``: DNS,
+connect, exchange), per family with enough members: each such *unit* against its own baselines.
+The group is *out* when some unit's share of normally reachable members now down reaches
+``loss_threshold``, and *throttled* when some unit's share degraded beyond its baseline reaches
+``throttle_threshold``: a national web cut with DNS answering is out although half its members
+(the DNS ones) still work. A loss must also be spread over the unit (``homogeneity``): a country
+whose loss sits in its mobile networks is a mobile outage, not a national one. The unit that
+trips the group gives the verdict's ``fraction`` and ``affected``; the layer comes from all
+members' failures. Judging reads the group's ``Tally`` (O(parts)); only a layer change, a start window
 whose inputs changed, and an end window walk the members.
 """
 
@@ -13,8 +17,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from netwatch.detect.baseline import Baseline
-from netwatch.detect.classify import classify
-from netwatch.detect.tally import DIMENSIONS, REACHABLE, Tally, WindowIndex
+from netwatch.detect.classify import Family, classify
+from netwatch.detect.tally import DIMENSIONS, REACHABLE, Counts, Tally, WindowIndex
 from netwatch.detect.thresholds import Thresholds
 from netwatch.detect.tracker import Tracker, Window
 from netwatch.detect.verdict import GroupKey, MemberKey, Verdict, bounds, most_common
@@ -30,9 +34,9 @@ _PARTS = {
 }
 _PART_INDEX = {scope: tuple(DIMENSIONS.index(d) for d in dims) for scope, dims in _PARTS.items()}
 
-Outcome = Verdict | bool | None
-
-
+Outcome = Verdict | bool | None  # a verdict, False (fine) or None (too little known: keep the last)
+_Share = tuple[float, int, Counts]  # a unit's share lost (or degraded), its index, its counts
+_Sample = tuple[tuple[Baseline, Baseline], float, float]  # its baselines, reach, degraded share
 _Seen = tuple[TargetState | None, Window | None]  # a member's state and window
 
 
@@ -55,9 +59,6 @@ def bounds_or_fail(window: Window | None) -> Window:
     if window is None:
         raise ValueError("a group out with no affected member")
     return window
-
-
-# a verdict, False (fine) or None (too little known: keep the last)
 
 
 class Judge:
@@ -87,8 +88,8 @@ class Judge:
         self.first_version = 0
         self.due: list[tuple[datetime, GroupKey]] = []
         self.rebased: set[GroupKey] = set()
-        self._reach: dict[GroupKey, Baseline] = {}
-        self._degraded: dict[GroupKey, Baseline] = {}
+        # Per group and unit (all members: None; or a probe-kind family): reach and degraded share.
+        self._base: dict[GroupKey, dict[Family | None, tuple[Baseline, Baseline]]] = {}
         self._layer_since: dict[GroupKey, tuple[Layer, Window]] = {}
         self._lost: dict[GroupKey, set[MemberKey]] = {}
         # Lost sets of groups that turned fine during the current evaluation (their end window).
@@ -97,48 +98,45 @@ class Judge:
 
     def reset_baseline(self, key: GroupKey) -> None:
         """A member joined: the group's normal is not known yet."""
-        self._reach[key] = Baseline(self._t, 1.0)
-        self._degraded[key] = Baseline(self._t, 0.0)
+        self._base[key] = {}
 
     def judge(self, key: GroupKey, g: Tally, throttled: bool, now: datetime) -> Outcome:
         """Judge ``key`` now; ``throttled``: its last reported verdict is ``throttling``."""
         t = self._t
-        if not g.known or g.known < t.min_known_share * len(g.members):
+        if not g.total.known or g.total.known < t.min_known_share * g.total.members:
             return None
-        reach = (g.up + g.degraded) / g.known
-        degraded = g.degraded / g.known
-        base_reach, base_degraded = self._reach[key].value(), self._degraded[key].value()
-        loss = max(0.0, 1.0 - reach / base_reach) if base_reach > 0 else 0.0
-        wanted: TargetState
-        layer: Layer | None
-        if loss >= t.loss_threshold and g.down:
-            wanted, fraction, layer = TargetState.DOWN, loss, None
-        elif degraded - base_degraded >= t.throttle_threshold or (
-            # Degraded members going down one by one: still throttled until the loss is out.
-            throttled and 1.0 - reach + degraded - base_degraded >= t.throttle_threshold
-        ):
-            wanted, fraction, layer = TargetState.DEGRADED, degraded - base_degraded, Layer.THROTTLING
-        else:
+        out, slow, samples = self._measure(key, g, throttled)
+        wanted = TargetState.DOWN if out else TargetState.DEGRADED if slow else None
+        if wanted is None:
             self.since.pop(key, None)
             self._layer_since.pop(key, None)
             lost = self._lost.pop(key, None)
             if lost is not None:
                 self.retired[key] = lost
-            moved = self._reach[key].sample(now, reach)
-            if self._degraded[key].sample(now, degraded) or moved:
-                self.rebased.add(key)
+            for (base_reach, base_degraded), reach, degraded in samples:
+                moved = base_reach.sample(now, reach)
+                if base_degraded.sample(now, degraded) or moved:
+                    self.rebased.add(key)
             return False
-        if not self._spread(key, g, wanted):
+        # The unit that trips the group: the largest share lost among those spread over it
+        # (ties: all members first, then the families in their fixed order).
+        ranked = sorted(out or slow, key=lambda share: (-share[0], share[1]))
+        tripped = next(((f, c) for f, _, c in ranked if self._spread(key, c, wanted)), None)
+        if tripped is None:
             self.since.pop(key, None)
             return False
+        fraction, counts = tripped
         since = self.since.setdefault(key, now)
-        hold = t.small_group_hold_s if len(g.members) < t.small_group_size else t.group_hold_s
+        hold = t.small_group_hold_s if g.total.members < t.small_group_size else t.group_hold_s
         if (now - since).total_seconds() < hold:
             self.due.append((since + timedelta(seconds=hold), key))
             return False
-        affected = g.down if wanted is TargetState.DOWN else g.degraded
-        if layer is None:
-            layer = classify(g.families, g.connection_reachable > 0, g.dns_known, g.dns_down)
+        affected = counts.down if wanted is TargetState.DOWN else counts.degraded
+        if wanted is TargetState.DEGRADED:
+            layer = Layer.THROTTLING
+        else:
+            dns = g.by_family.get(Family.DNS)
+            layer = classify(g.families, g.service_reachable, dns.known if dns else 0, dns.down if dns else 0)
         held = self._layer_since.get(key)
         if held is None or held[0] is not layer:
             windows = [w for w in (self._trackers[m].window for m in g.members) if w is not None]
@@ -158,20 +156,64 @@ class Judge:
             evidence=self._evidence(g, wanted),
         )
 
+    def _measure(
+        self, key: GroupKey, g: Tally, throttled: bool
+    ) -> tuple[list[_Share], list[_Share], list[_Sample]]:
+        """Judge every unit of ``key`` against its own baselines: the units out, the units
+        throttled (and not out), and what each would sample were the group fine."""
+        t = self._t
+        base = self._base[key]
+        out: list[_Share] = []
+        slow: list[_Share] = []
+        samples: list[_Sample] = []
+        for i, (unit, c) in enumerate(self._units(g)):
+            pair = base.get(unit)
+            if pair is None:
+                pair = base[unit] = (Baseline(t, 1.0), Baseline(t, 0.0))
+            reach = (c.up + c.degraded) / c.known
+            degraded = c.degraded / c.known
+            base_reach = pair[0].value()
+            loss = max(0.0, 1.0 - reach / base_reach) if base_reach > 0 else 0.0
+            excess = degraded - pair[1].value()
+            if loss >= t.loss_threshold and c.down:
+                out.append((loss, i, c))
+            elif excess >= t.throttle_threshold or (
+                # Degraded members going down one by one: still throttled until the loss is out.
+                throttled and 1.0 - reach + excess >= t.throttle_threshold
+            ):
+                slow.append((excess, i, c))
+            samples.append((pair, reach, degraded))
+        return out, slow, samples
+
+    def _units(self, g: Tally) -> list[tuple[Family | None, Counts]]:
+        """What is judged: all members (``None``), and, in a group mixing probe-kind families,
+        each family with at least ``small_group_size`` members of which ``min_known_share`` are
+        known (one dead resolver among a region's web sites is that resolver's own outage)."""
+        units: list[tuple[Family | None, Counts]] = [(None, g.total)]
+        if len(g.by_family) > 1:
+            t = self._t
+            for fam in Family:
+                c = g.by_family.get(fam)
+                if c and c.members >= t.small_group_size and c.known >= t.min_known_share * c.members:
+                    units.append((fam, c))
+        return units
+
     def _country(self, key: GroupKey, g: Tally) -> str:
         country = self.country.get(key)
         if country is None:
             country = self.country[key] = most_common(self._labels[m].country for m in g.members)
         return country
 
-    def _spread(self, key: GroupKey, g: Tally, wanted: TargetState) -> bool:
+    def _spread(self, key: GroupKey, c: Counts, wanted: TargetState) -> bool:
+        """Most (``homogeneity``) of the unit's known members sit in parts (by region / network
+        type) that lost ``wanted`` themselves."""
         threshold = self._t.throttle_threshold if wanted is not TargetState.DOWN else self._t.loss_threshold
         column = 1 if wanted is TargetState.DOWN else 2
         for dim in _PART_INDEX.get(key[0], ()):
             in_lost = sum(
-                cell[0] for cell in g.parts[dim].values() if cell[0] and cell[column] / cell[0] >= threshold
+                cell[0] for cell in c.parts[dim].values() if cell[0] and cell[column] / cell[0] >= threshold
             )
-            if in_lost < self._t.homogeneity * g.known:
+            if in_lost < self._t.homogeneity * c.known:
                 return False
         return True
 

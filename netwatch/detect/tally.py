@@ -1,9 +1,10 @@
 """Per-group counters over member states, kept current as members change.
 
-A group's judgement needs only counts (members known, up, degraded, down; failure families of the
-members down; counts per region / network type part), so keeping them incrementally makes judging
-a group O(parts) instead of O(members). ``Facts`` is what one member contributes; a member's old
-facts are subtracted and its new ones added whenever they change.
+A group's judgement needs only counts (members known, up, degraded, down, over all members and per
+probe-kind family; failure families of the members down; counts per region / network type part),
+so keeping them incrementally makes judging a group O(parts) instead of O(members). ``Facts`` is
+what one member contributes; a member's old facts are subtracted and its new ones added whenever
+they change.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from netwatch.detect.classify import CONNECTION_KINDS, DNS_KINDS, family
+from netwatch.detect.classify import CONNECT_KINDS, EXCHANGE_KINDS, Family, family, kind_family
 from netwatch.detect.tracker import Grade, Tracker, Window
 from netwatch.detect.verdict import MemberKey
 from netwatch.model import Labels, Layer, TargetState
@@ -29,6 +30,7 @@ class Facts:
     state: TargetState | None
     family: Layer | None  # failure family of the latest failure, only while down
     failing: bool  # latest measurement not ok, or state neither up nor unknown
+    answering: bool  # reachable (up or degraded) and its latest measurement did not fail
 
 
 def facts_of(tracker: Tracker) -> Facts:
@@ -37,10 +39,11 @@ def facts_of(tracker: Tracker) -> Facts:
         state,
         family(tracker.last_failure) if state is TargetState.DOWN else None,
         tracker.last_grade not in (Grade.OK, None) or state not in (TargetState.UP, None),
+        state in REACHABLE and tracker.last_grade is not Grade.FAIL,
     )
 
 
-UNKNOWN = Facts(None, None, False)
+UNKNOWN = Facts(None, None, False, False)
 
 
 def parts_of(labels: Labels) -> tuple[str, ...]:
@@ -78,22 +81,50 @@ class WindowIndex:
 
 
 @dataclass(slots=True)
+class Counts:
+    """State counts over some members of a group: all of them, or one probe-kind family."""
+
+    members: int = 0
+    known: int = 0
+    up: int = 0
+    degraded: int = 0
+    down: int = 0
+    # Per dimension: part value -> [known, down, degraded].
+    parts: tuple[dict[str, list[int]], ...] = field(default_factory=lambda: tuple({} for _ in DIMENSIONS))
+
+    def apply(self, state: TargetState, parts: tuple[str, ...], sign: int) -> None:
+        """Add (sign 1) or remove (sign -1) one member in a known ``state``."""
+        self.known += sign
+        down, degraded = state is TargetState.DOWN, state is TargetState.DEGRADED
+        for cells, value in zip(self.parts, parts, strict=True):
+            cell = cells.setdefault(value, [0, 0, 0])
+            cell[0] += sign
+            cell[1] += sign * down
+            cell[2] += sign * degraded
+        if state is TargetState.UP:
+            self.up += sign
+        elif degraded:
+            self.degraded += sign
+        else:
+            self.down += sign
+
+
+@dataclass(slots=True)
 class Tally:
     """Counters of one group. ``members`` keeps join order (it orders evidence)."""
 
     members: list[MemberKey] = field(default_factory=list)
     member_set: set[MemberKey] = field(default_factory=set)
-    known: int = 0
-    up: int = 0
-    degraded: int = 0
-    down: int = 0
+    total: Counts = field(default_factory=Counts)
+    # The same counts per probe-kind family (only families with members).
+    by_family: dict[Family, Counts] = field(default_factory=dict)
     failing: int = 0
     families: dict[Layer, int] = field(default_factory=dict)
-    connection_reachable: int = 0
-    dns_known: int = 0
-    dns_down: int = 0
-    # Per dimension: part value -> [known, down, degraded].
-    parts: tuple[dict[str, list[int]], ...] = field(default_factory=lambda: tuple({} for _ in DIMENSIONS))
+    # Members whose success shows a service answered end to end (http) with a known state, and
+    # those of them answering (``Facts.answering``); tcp members answering.
+    exchange_known: int = 0
+    exchange_answering: int = 0
+    connect_answering: int = 0
     # Bumped whenever a member joins or changes state (member windows change with states).
     version: int = 0
     # Windows of the members down / degraded (a group's start window when nothing explains it).
@@ -104,8 +135,25 @@ class Tally:
     changed: set[MemberKey] = field(default_factory=set)
 
     def join(self, member: MemberKey) -> None:
+        """Add a member (its state still unknown: it counts once it has one)."""
         self.members.append(member)
         self.member_set.add(member)
+        self.total.members += 1
+        counts = self.by_family.get(kind_family(member[1]))
+        if counts is None:
+            counts = self.by_family[kind_family(member[1])] = Counts()
+        counts.members += 1
+
+    @property
+    def service_reachable(self) -> bool:
+        """Some member proving a service answers is reachable and its latest measurement did not
+        fail (a member still up but already failing is on its way down with the rest, not an
+        allow-listed site): an http member, or a tcp one when no http member has a known state
+        (a middlebox can complete TCP handshakes for sites whose TLS and HTTP then hang, so a
+        connect alone does not show a site works)."""
+        if self.exchange_known:
+            return self.exchange_answering > 0
+        return self.connect_answering > 0
 
     def move(
         self, old: TargetState | None, was: Window | None, new: TargetState | None, now: Window | None
@@ -123,27 +171,16 @@ class Tally:
         state = f.state
         if state is None:
             return
-        self.known += sign
-        down, degraded = state is TargetState.DOWN, state is TargetState.DEGRADED
-        for cells, value in zip(self.parts, parts, strict=True):
-            cell = cells.setdefault(value, [0, 0, 0])
-            cell[0] += sign
-            cell[1] += sign * down
-            cell[2] += sign * degraded
-        if state is TargetState.UP:
-            self.up += sign
-        elif degraded:
-            self.degraded += sign
-        else:
-            self.down += sign
-            if f.family is not None:
-                count = self.families.get(f.family, 0) + sign
-                if count:
-                    self.families[f.family] = count
-                else:
-                    del self.families[f.family]
-        if kind in DNS_KINDS:
-            self.dns_known += sign
-            self.dns_down += sign * down
-        elif kind in CONNECTION_KINDS and state in REACHABLE:
-            self.connection_reachable += sign
+        self.total.apply(state, parts, sign)
+        self.by_family[kind_family(kind)].apply(state, parts, sign)
+        if state is TargetState.DOWN and f.family is not None:
+            count = self.families.get(f.family, 0) + sign
+            if count:
+                self.families[f.family] = count
+            else:
+                del self.families[f.family]
+        if kind in EXCHANGE_KINDS:
+            self.exchange_known += sign
+            self.exchange_answering += sign * f.answering
+        elif kind in CONNECT_KINDS:
+            self.connect_answering += sign * f.answering
