@@ -247,7 +247,7 @@ class _Loader:
                 index=self.index,
                 where=where,
                 params_at=(*where, "params"),
-                origin=f"{format_path(where)} at line {self.index.line(where)}",
+                origin=format_path(where),
                 interval_s=target.interval,
                 timeout_s=target.timeout,
                 source=target.source,
@@ -262,8 +262,8 @@ class _Loader:
         targets: list[Target] = []
         for reported_at, spec in [*self._catalog_specs(), *self._user_specs()]:
             if spec.id in seen:
-                mine = "" if reported_at[0] == "targets" else f" from {spec.origin}"
-                also = seen[spec.id].origin
+                mine = "" if reported_at[0] == "targets" else f" from {_origin(spec)}"
+                also = _origin(seen[spec.id])
                 self.problem(reported_at, f"duplicate target id '{spec.id}'{mine} (also {also})")
                 continue
             seen[spec.id] = spec
@@ -272,3 +272,11 @@ class _Loader:
             if target is not None:
                 targets.append(target)
         return tuple(targets)
+
+
+def _origin(spec: TargetSpec) -> str:
+    """Where a target came from, in words; the config's own targets with their line (looked up
+    only here, on an error, so a valid file never builds the line index)."""
+    if spec.where[0] == "targets":
+        return f"{spec.origin} at line {spec.index.line(spec.where)}"
+    return spec.origin

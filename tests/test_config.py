@@ -54,6 +54,10 @@ ERRORS = {
         "{file}:5: YAML syntax error: while parsing a block collection expected <block end>, "
         "but found '<block mapping start>'"
     ],
+    "yaml_unsafe_tag": [
+        "{file}:2: YAML syntax error: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/object/apply:os.system'"
+    ],
     "catalog_needs_resolvers": [
         "{file}:3: catalogs[0]: catalog 'kazakhstan' has 106 targets that resolve names and no resolvers "
         "are configured: add top-level 'resolvers'"
