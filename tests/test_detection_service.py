@@ -185,6 +185,7 @@ class FixedState:
             GroupReachability("v1", ScopeType.COUNTRY, "KZ", 0.25),
             GroupReachability("v1", ScopeType.REGION, "KZ-47", 0.0),
             GroupReachability("other", ScopeType.COUNTRY, "KZ", 1.0),  # not this agent's vantage
+            GroupReachability("v1", ScopeType.TARGET, "kz-news/http", 0.0),  # = its probe_success: left out
         ]
 
 
