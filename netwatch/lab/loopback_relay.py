@@ -151,9 +151,7 @@ class Relay:
         while True:
             try:
                 sock, peer = listener.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # nothing left to accept (or the client gave up meanwhile)
                 return
             if peer == skip:
                 sock.close()
@@ -186,6 +184,7 @@ class Relay:
         client.setblocking(False)
         _, upstream = self._policy(route)
         writers: list[asyncio.StreamWriter] = []
+        reset = False
         try:
             c_reader, c_writer = await asyncio.open_connection(sock=client)
             writers.append(c_writer)
@@ -195,11 +194,15 @@ class Relay:
                 group.create_task(self._pipe(route, c_reader, u_writer, "up"))
                 group.create_task(self._pipe(route, u_reader, c_writer, "down"))
         except* ConnectionResetError:
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)  # pass the reset on
+            reset = True  # pass the reset on, to whichever side is still there
         except* OSError:
             pass
         finally:
             for writer in writers:
+                sock = writer.get_extra_info("socket")
+                if reset and sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
                 writer.transport.abort()
             client.close()
 
