@@ -48,8 +48,12 @@ def main() -> int:
         for path in paths:
             scenario = load_scenario(path)
             print(f"== {scenario.name} ({scenario.duration_s:g} s) on {args.backend}", flush=True)
-            run_scenario(scenario, make_backend(args.backend, scenario.build_topology()),
-                         workdir / scenario.name, source=str(path), say=lambda line: print(line, flush=True))
+            backend = make_backend(args.backend, scenario.build_topology())
+            try:
+                run_scenario(scenario, backend, workdir / scenario.name, source=str(path),
+                             say=lambda line: print(line, flush=True))
+            except Exception as exc:  # one broken run must not cost the others; it has no result
+                print(f"{scenario.name}: run failed: {exc}", flush=True)
     runs: list[tuple[Score, RunResult]] = []
     for path in paths:
         if (workdir / path.stem / RESULT_FILE).exists():
