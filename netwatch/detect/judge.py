@@ -120,7 +120,9 @@ class Judge:
             return False
         # The unit that trips the group: the largest share lost among those spread over it
         # (ties: all members first, then the families in their fixed order).
-        ranked = sorted(out or slow, key=lambda share: (-share[0], share[1]))
+        ranked = out or slow
+        if len(ranked) > 1:
+            ranked = sorted(ranked, key=lambda share: (-share[0], share[1]))
         tripped = next(((f, c) for f, _, c in ranked if self._spread(key, c, wanted)), None)
         if tripped is None:
             self.since.pop(key, None)
@@ -135,7 +137,7 @@ class Judge:
         if wanted is TargetState.DEGRADED:
             layer = Layer.THROTTLING
         else:
-            dns = g.by_family.get(Family.DNS)
+            dns = g.family_counts(Family.DNS)
             layer = classify(g.families, g.service_reachable, dns.known if dns else 0, dns.down if dns else 0)
         held = self._layer_since.get(key)
         if held is None or held[0] is not layer:
@@ -190,7 +192,7 @@ class Judge:
         each family with at least ``small_group_size`` members of which ``min_known_share`` are
         known (one dead resolver among a region's web sites is that resolver's own outage)."""
         units: list[tuple[Family | None, Counts]] = [(None, g.total)]
-        if len(g.by_family) > 1:
+        if g.by_family:
             t = self._t
             for fam in Family:
                 c = g.by_family.get(fam)

@@ -108,6 +108,16 @@ class Counts:
         else:
             self.down += sign
 
+    def copy(self) -> Counts:
+        return Counts(
+            self.members,
+            self.known,
+            self.up,
+            self.degraded,
+            self.down,
+            tuple({value: list(cell) for value, cell in cells.items()} for cells in self.parts),
+        )
+
 
 @dataclass(slots=True)
 class Tally:
@@ -116,7 +126,9 @@ class Tally:
     members: list[MemberKey] = field(default_factory=list)
     member_set: set[MemberKey] = field(default_factory=set)
     total: Counts = field(default_factory=Counts)
-    # The same counts per probe-kind family (only families with members).
+    # The family of every member while there is only one (its counts are ``total``); per family
+    # counts once the group mixes families (kept only then: most groups are single targets).
+    only: Family | None = None
     by_family: dict[Family, Counts] = field(default_factory=dict)
     failing: int = 0
     families: dict[Layer, int] = field(default_factory=dict)
@@ -139,10 +151,25 @@ class Tally:
         self.members.append(member)
         self.member_set.add(member)
         self.total.members += 1
-        counts = self.by_family.get(kind_family(member[1]))
+        fam = kind_family(member[1])
+        if not self.by_family and self.only in (None, fam):
+            self.only = fam
+            return
+        if self.only is not None:
+            # The group mixes families from now on; so far every member was of the one family.
+            self.by_family[self.only] = self.total.copy()
+            self.by_family[self.only].members -= 1
+            self.only = None
+        counts = self.by_family.get(fam)
         if counts is None:
-            counts = self.by_family[kind_family(member[1])] = Counts()
+            counts = self.by_family[fam] = Counts()
         counts.members += 1
+
+    def family_counts(self, fam: Family) -> Counts | None:
+        """The counts of ``fam``'s members (None: the group has none)."""
+        if self.only is not None:
+            return self.total if self.only is fam else None
+        return self.by_family.get(fam)
 
     @property
     def service_reachable(self) -> bool:
@@ -172,7 +199,8 @@ class Tally:
         if state is None:
             return
         self.total.apply(state, parts, sign)
-        self.by_family[kind_family(kind)].apply(state, parts, sign)
+        if self.by_family:
+            self.by_family[kind_family(kind)].apply(state, parts, sign)
         if state is TargetState.DOWN and f.family is not None:
             count = self.families.get(f.family, 0) + sign
             if count:
