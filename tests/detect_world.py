@@ -200,6 +200,13 @@ def category(cat: str, failure: Failure) -> Fault:
     return fault
 
 
+def resolver_dead(target_id: str) -> Fault:
+    def fault(t: Tgt) -> Result | None:
+        return Result(Failure.DNS_TIMEOUT, 5.0) if t.id == target_id else None
+
+    return fault
+
+
 def uplink_dead(t: Tgt) -> Result | None:
     return Result(Failure.TCP_TIMEOUT if t.kind != "dns" else Failure.DNS_TIMEOUT, 5.0)
 

@@ -29,13 +29,15 @@ from detect_world import (
     national_tls_block,
     national_web_cut,
     region_cut,
+    resolver_dead,
     run,
     site_world,
     uplink_dead,
 )
 
 from netwatch.detect import Detector, Thresholds
-from netwatch.model import Failure, Outage, OutageChange, OutageEvent, Position, Vantage
+from netwatch.detect.classify import classify
+from netwatch.model import Failure, Layer, Outage, OutageChange, OutageEvent, Position, Vantage
 
 H = 3600.0
 TH = Thresholds(baseline_bin_s=300, incident_gap_s=2 * H)
@@ -84,6 +86,13 @@ SCENARIOS: dict[str, tuple[Phases, float, Expected]] = {
         [("country", "KZ", "partial", H, 2 * H)],
     ),
     "quiet": ([(0, [])], 2 * H, []),
+    "one resolver dies": (
+        [(0, []), (H, [resolver_dead("resolver-ktc")]), (2 * H, [])],
+        3 * H,
+        # A family of one (KZ-75's only DNS member) is not judged apart from its region's web
+        # sites: the resolver's own record, after the small-group hold.
+        [("target", "resolver-ktc", "dns", H, 2 * H)],
+    ),
 }
 
 
@@ -236,6 +245,26 @@ def test_metrics_data_exposed() -> None:
     ratios = {(r.group_type.value, r.group): r.ratio for r in det.reachability()}
     assert ratios[("region", "KZ-47")] == 0.0
     assert ratios[("region", "KZ-75")] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("families", "service_reachable", "dns", "layer"),
+    [
+        # Per site, HTTPS and plain HTTP timing out alike: a connection-level cut, not TLS.
+        ({Layer.TLS: 8, Layer.TCP_IP: 8}, False, (8, 0), Layer.TCP_IP),
+        ({Layer.TLS: 8, Layer.TCP_IP: 8}, True, (8, 0), Layer.PARTIAL),
+        ({Layer.TLS: 8, Layer.TCP_IP: 2}, False, (8, 0), Layer.TLS),
+        # A block page on HTTP and a failed handshake on HTTPS: the block page is the evidence.
+        ({Layer.HTTP_BLOCKING: 4, Layer.TLS: 4}, False, (4, 0), Layer.HTTP_BLOCKING),
+        ({Layer.DNS_TAMPERING: 3, Layer.DNS: 3}, False, (6, 6), Layer.DNS_TAMPERING),
+        ({Layer.DNS: 5, Layer.TCP_IP: 5}, False, (5, 5), Layer.BLACKOUT),
+        ({Layer.TCP_IP: 5, Layer.DNS: 1}, False, (5, 1), Layer.TCP_IP),
+    ],
+)
+def test_layer_rules(
+    families: dict[Layer, int], service_reachable: bool, dns: tuple[int, int], layer: Layer
+) -> None:
+    assert classify(families, service_reachable, *dns) is layer
 
 
 def test_thresholds_from_config_reject_unknown_keys() -> None:
