@@ -104,9 +104,10 @@ def test_open_record_and_late_start_fail_timing() -> None:
 def test_episodes_split_across_incidents_are_reported() -> None:
     truth = [{"scope": "country", "entity": "KZ", "layer": "tcp_ip", "start": 20, "end": 40},
              {"scope": "country", "entity": "KZ", "layer": "tcp_ip", "start": 50, "end": 70}]
+    faults = [{"kind": "cut", "at": at, "until": at + 20, "spare_dns": True} for at in (20, 50)]
     records = [outage("country", "KZ", "tcp_ip", 21, 41, incident="inc-a"),
                outage("country", "KZ", "tcp_ip", 51, 71, incident="inc-b")]
-    score = score_run(scenario(truth=truth), run(**{"lab-outside": records}))
+    score = score_run(scenario(truth=truth, faults=faults), run(**{"lab-outside": records}))
     assert score.recall == 1.0 and score.incidents == {"lab-outside": 2}
     assert not score.meets_targets()
 

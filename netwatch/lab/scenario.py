@@ -172,7 +172,8 @@ def parse_scenario(data: object, origin: str = "<scenario>") -> Scenario:
         lines = [f"{origin}: {_key_path(err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise ScenarioError("\n".join(lines)) from None
     problems = check_scenario(scenario.faults, scenario.truth, scenario.not_reported,
-                              scenario.duration_s, scenario.build_topology())
+                              scenario.duration_s, scenario.build_topology(),
+                              probe_interval_s=scenario.probe_interval_s)
     if problems:
         raise ScenarioError("\n".join(f"{origin}: {where}: {why}" for where, why in problems))
     return scenario
