@@ -184,11 +184,13 @@ def national_tls_block(t: Tgt) -> Result | None:
     return Result(Failure.TLS_TIMEOUT, 5.0) if is_subject(t) and t.id.endswith("/https") else None
 
 
-def region_cut(region: str) -> Fault:
+def region_cut(region: str, timeout_s: float = 5.0) -> Fault:
+    """Packets to and from ``region`` dropped: each probe times out after ``timeout_s``."""
+
     def fault(t: Tgt) -> Result | None:
         if t.labels.region != region:
             return None
-        return Result(Failure.DNS_TIMEOUT if t.kind == "dns" else Failure.TCP_TIMEOUT, 5.0)
+        return Result(Failure.DNS_TIMEOUT if t.kind == "dns" else Failure.TCP_TIMEOUT, timeout_s)
 
     return fault
 

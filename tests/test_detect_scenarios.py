@@ -52,6 +52,13 @@ SCENARIOS: dict[str, tuple[Phases, float, Expected]] = {
         # No resolver sits in KZ-47 and the HTTP probes still resolve: only TCP is seen failing.
         [("region", "KZ-47", "tcp_ip", H, 2 * H)],
     ),
+    "regional cut, probes timing out after most of an interval": (
+        # Dated by the completion of the first failed probe, the start would trail the truth by up
+        # to an interval plus the timeout: a timeout is dated by when its failing phase began.
+        [(0, []), (H + 1, [region_cut("KZ-47", 0.9 * INTERVAL)]), (2 * H + 1, [])],
+        3 * H,
+        [("region", "KZ-47", "tcp_ip", H + 1, 2 * H + 1)],
+    ),
     "mobile throttling then cut": (
         [(0, []), (H, [mobile_slow]), (2 * H, [mobile_cut]), (3 * H, [])],
         4 * H,

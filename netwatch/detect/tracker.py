@@ -6,9 +6,13 @@ baseline) or ``fail``. ``down`` needs ``down_after`` consecutive failures; leavi
 measurements and clears after ``up_after`` ok ones.
 
 Uncertainty windows are honest bounds: a good measurement shows the path worked at some moment
-after it *started*; a failed one shows it was broken at some moment before it *completed*. So a
-change to worse lies in [start of the last good one, completion of the first bad one], and a
-change to better in [start of the last bad one, completion of the first good one].
+after it *started*; a failed one shows the fault acting at some moment after its failing phase
+(the last one in ``phases``) began, and — its *effect* — at the latest when that phase began if
+it timed out (the packets sent then were already dropped), else when the probe completed (the
+refusal, block page or foreign certificate arrived by then). So a change to worse lies in
+[start of the last good one, effect of the first failed one] (a slow or partial one: its
+completion), and a change to better in [failing-phase start of the last failed one (for a
+degraded one, its start), completion of the first good one].
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ class Window:
 
     earliest: datetime | None
     at: datetime
+
+
+def failure_moments(m: Measurement, end: datetime) -> tuple[datetime, datetime]:
+    """(the start of ``m``'s failing phase, the moment its fault was surely in effect): the
+    failing phase is the last one timed in ``phases`` (none timed: the probe's start); a timeout
+    was in effect when that phase began, any other failure by the probe's completion ``end``."""
+    offset = sum(list(m.phases.values())[:-1])
+    acting = min(m.started_at + timedelta(seconds=max(0.0, offset)), end)
+    timed_out = m.failure is not None and m.failure.value.endswith("_timeout")
+    return acting, acting if timed_out else end
 
 
 class Tracker:
@@ -91,8 +105,7 @@ class Tracker:
         if self.last_started is not None and m.started_at < self.last_started:
             return None
         grade = self._grade(m)
-        end = m.started_at + timedelta(seconds=m.duration_s)
-        self._count(grade, m, end)
+        self._count(grade, m)
         self.last_grade, self.last_started = grade, m.started_at
         if grade is Grade.FAIL:
             self.last_failure = m.failure
@@ -118,16 +131,18 @@ class Tracker:
         self.state, self.window = target, window
         return transition
 
-    def _count(self, grade: Grade, m: Measurement, end: datetime) -> None:
+    def _count(self, grade: Grade, m: Measurement) -> None:
+        end = m.started_at + timedelta(seconds=m.duration_s)
         if grade is Grade.FAIL:
+            acting, effect = failure_moments(m, end)
             if self._fail_streak == 0:
-                self._pending_fail = Window(self._last_nonfail_start, end)
+                self._pending_fail = Window(self._last_nonfail_start, effect)
             if self._bad_streak == 0:
-                self._pending_bad = Window(self._last_ok_start, end)
+                self._pending_bad = Window(self._last_ok_start, effect)
             self._fail_streak += 1
             self._bad_streak += 1
             self._ok_streak = self._nonfail_streak = 0
-            self._last_fail_start = self._last_bad_start = m.started_at
+            self._last_fail_start = self._last_bad_start = acting
             return
         if self._nonfail_streak == 0:
             self._pending_nonfail = Window(self._last_fail_start, end)
