@@ -125,6 +125,75 @@ def test_measurement_csv_quotes_awkward_ids_like_the_csv_module(store: Store) ->
     assert buffer.getvalue() == text  # byte for byte what csv.writer writes
 
 
+_AWKWARD = st.text(alphabet=st.sampled_from("ab,\"\\\n\r\t\x01\x1f é%'{}Қ\u2028"), max_size=6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _AWKWARD,
+            _AWKWARD,
+            st.floats(0, 1e6),
+            st.booleans(),
+            st.booleans(),
+            st.dictionaries(_AWKWARD, _AWKWARD),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_measurement_csv_and_json_are_exact_for_any_text(
+    tmp_path_factory: pytest.TempPathFactory, cases: list[tuple[str, str, float, bool, bool, dict[str, str]]]
+) -> None:
+    """Escaping and plain paths alike: CSV bytes equal ``csv.writer``'s for the reference row and
+    JSON parses back to ``to_dict``, whatever the text (quotes, commas, CR/LF, control characters,
+    backslashes, non-ASCII), with or without empty ``phases``/``evidence``."""
+    store = new_store(tmp_path_factory.mktemp("exact"))
+    base = fill(store, len(cases))
+    with store.connect() as conn:
+        conn.execute("DELETE FROM measurements")
+    items = [
+        replace(
+            m,
+            id=f"{n}{ident}",
+            vantage_id=ident,
+            duration_s=duration,
+            partial=partial,
+            phases={} if empty else m.phases,
+            evidence=evidence,
+            labels=replace(m.labels, operator=label, category=ident),
+        )
+        for n, (m, (ident, label, duration, partial, empty, evidence)) in enumerate(
+            zip(base, cases, strict=True)
+        )
+    ]
+    insert(store, items)
+    expected = io.StringIO()
+    writer = csv.writer(expected)
+    writer.writerow(rows.MEASUREMENT_COLUMNS)
+    for m in items:
+        d = m.to_dict()
+        phases, evidence = (
+            json.dumps(d[k], ensure_ascii=False, separators=(",", ":")) for k in ("phases", "evidence")
+        )
+        writer.writerow([
+            m.id, m.target_id, m.kind, m.vantage_id, d["started_at"], local_iso(m.started_at), m.duration_s,
+            str(m.ok).lower(), d["failure"], str(m.partial).lower(), *d["labels"].values(), phases, evidence,
+        ])  # fmt: skip
+    assert measurements_out(store, ExportFormat.CSV).decode() == expected.getvalue()
+    records = [
+        json.loads(line) for line in measurements_out(store, ExportFormat.JSONL).decode().split("\n")[:-1]
+    ]
+    assert [Measurement.from_dict(r) for r in records] == items
+    assert [r.pop("started_at_local") for r in records] == [local_iso(m.started_at) for m in items]
+    assert records == [m.to_dict() for m in items]
+    table = pq.read_table(io.BytesIO(measurements_out(store, ExportFormat.PARQUET))).to_pylist()
+    assert [(r["id"], r["duration_s"], r["operator"], json.loads(r["evidence"])) for r in table] == [
+        (m.id, m.duration_s, m.labels.operator, m.evidence) for m in items
+    ]
+
+
 @pytest.mark.parametrize("fmt", [ExportFormat.JSONL, ExportFormat.JSON])
 def test_measurement_json_round_trips(store: Store, fmt: ExportFormat) -> None:
     items = fill(store, 30, start=JUN_2025)

@@ -25,7 +25,7 @@ from netwatch.store import (
     db_path,
 )
 from netwatch.store import measurements as measurement_rows
-from netwatch.store.schema import connect, migrate, schema_version
+from netwatch.store.schema import connect
 
 NOW = datetime(2022, 1, 10, 2, 15, tzinfo=UTC)
 OPENED = Notification("outage_opened", {"id": "o1"}, dedupe_key="o1:opened")
@@ -246,19 +246,6 @@ def test_outbox_rows_are_claimed_once_by_concurrent_workers(tmp_path: Path) -> N
     every = [i for ids in claimed for i in ids]
     assert sorted(every) == list(range(1, 301))  # each row exactly once
     assert sum(1 for ids in claimed if ids) >= 2  # and the workers really competed
-
-
-def test_upgrade_from_v1_keeps_measurements(tmp_path: Path) -> None:
-    path = db_path(tmp_path)
-    with connect(path) as conn:
-        assert migrate(conn, target=1) == 1
-        measurement_rows.insert(conn, [sample(1), sample(2)])
-        assert schema_version(conn) == 1
-    store = Store(path)
-    with store.connect() as conn:
-        assert schema_version(conn) == SCHEMA_VERSION
-    assert [m.id for m in store.measurements(EPOCH, NOW)] == ["m00000001", "m00000002"]
-    assert store.enqueue_notification(Notification("k", {}), NOW)  # later tables exist
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

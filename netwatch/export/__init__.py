@@ -91,13 +91,13 @@ def measurement_text(
     """Measurements with ``since <= started_at < until`` (aware UTC) as CSV, JSON Lines or JSON
     text, in time order, chunk by chunk. ``targets`` keeps only those target ids."""
     if fmt is ExportFormat.CSV:
-        flat = _counted(lines.measurement_lines(store, since, until, targets), progress)
-        return text.measurement_csv(flat)
-    bodies = _counted(rows.measurement_bodies(store, since, until, targets), progress)
+        csv_lines = _counted(lines.measurement_csv_lines(store, since, until, targets), progress)
+        return text.lines_text(",".join(rows.MEASUREMENT_COLUMNS) + "\r\n", csv_lines)
+    items = _counted(lines.measurement_json(store, since, until, targets), progress)
     if fmt is ExportFormat.JSONL:
-        return text.jsonl_text(text.measurement_json_items(bodies))
+        return text.jsonl_text(items)
     if fmt is ExportFormat.JSON:
-        return text.json_array_text(text.measurement_json_items(bodies))
+        return text.json_array_text(items)
     raise ExportError(f"measurements cannot be exported as {fmt.value} (codf describes outages)")
 
 
@@ -137,7 +137,8 @@ def export_measurements(
     """Write measurements with ``since <= started_at < until`` to ``out`` in ``fmt``;
     ``ExportError`` for CODF, or for Parquet without pyarrow."""
     if fmt is ExportFormat.PARQUET:
-        chunks = _counted(rows.measurement_raw(store, since, until, targets), progress)
+        stored = rows.chunks(store, parquet.MEASUREMENT_SQL, since=since, until=until, targets=targets)
+        chunks = _counted(stored, progress)
         parquet.write_measurements(chunks, out)
     else:
         _write_text(measurement_text(store, since, until, fmt, targets=targets, progress=progress), out)

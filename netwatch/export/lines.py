@@ -1,108 +1,115 @@
-"""Measurements as CSV lines, built mostly by SQLite: the flat export rows of CSV and Parquet.
+"""Measurements as CSV lines and JSON object texts, assembled by SQLite from the stored columns.
 
-Each stored body (``Measurement.to_dict`` JSON) is taken apart in C by SQLite's JSON functions
-and the line is assembled there, so Python never parses a body: per row it only adds the local
-time (``LocalFromUtc``, string slicing) and the labels, which repeat per target and are rendered
-once per distinct labels object. Lines are byte for byte what ``csv.writer`` (RFC 4180, minimal
-quoting, ``\\r\\n``) writes for the row of ``rows.MEASUREMENT_COLUMNS``:
+Python adds per row only what SQLite cannot write exactly: the local time (``LocalFromUtc``,
+string slicing) and ``duration_s`` (``repr``: SQLite renders a REAL with 15 digits, not the
+shortest exact form). Rows whose short text columns need no escaping (the stored ``plain`` flag,
+nearly all of them) are formatted verbatim in one ``format()`` call; the others take the
+per-field escaping path.
 
-- a text field is quoted, with quotes doubled, when it holds a comma, quote, CR or LF; None is an
-  empty field;
-- ``duration_s`` is the number exactly as stored (Python's ``repr`` of the float);
-- ``ok``/``partial`` are ``true``/``false``; ``phases``/``evidence`` are the stored JSON objects.
+CSV lines are byte for byte what ``csv.writer`` (RFC 4180, minimal quoting, ``\\r\\n``) writes for
+the row of ``rows.MEASUREMENT_COLUMNS``: a text field is quoted, quotes doubled, when it holds a
+comma, quote, CR or LF; None is an empty field; ``ok``/``partial`` are ``true``/``false``;
+``phases``/``evidence`` are the stored JSON objects (quoted unless ``{}``, the only object text
+without a quote). JSON objects are ``Measurement.to_dict`` with ``started_at_local`` added last.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from netwatch.export import rows
+from netwatch.export.rows import LABELS, chunks
 from netwatch.store import Store
 from netwatch.timefmt import LocalFromUtc
 
-LABELS = rows.MEASUREMENT_COLUMNS[10:17]
-"""The label columns, in ``Labels.as_dict`` order."""
-
-_LABEL_CACHE_SIZE = 4096  # distinct labels objects remembered; labels are per target
+_IDS = ("id", "target_id", "kind", "vantage_id")
+_CRLF = "char(13, 10)"
 
 
-def _text(column: str) -> str:
-    """SQL for ``column`` (text or NULL) as a CSV field."""
-    quote = f"""'"' || replace({column}, '"', '""') || '"'"""
+def _csv_field(column: str) -> str:
+    """SQL for ``column`` (text or NULL) as a CSV field, quoted when it must be."""
     special = " OR ".join(f"instr({column}, {c})" for c in ("','", "'\"'", "char(10)", "char(13)"))
-    return f"CASE WHEN {column} IS NULL THEN '' WHEN {special} THEN {quote} ELSE {column} END"
+    quoted = f"""'"' || replace({column}, '"', '""') || '"'"""
+    return f"CASE WHEN {column} IS NULL THEN '' WHEN {special} THEN {quoted} ELSE {column} END"
 
 
-def _json(column: str) -> str:
-    """SQL for ``column`` (a JSON object's text) as a CSV field: quoted unless it holds no quote
-    (only ``{}`` has none, and then it has no comma either; JSON text never has a raw CR/LF)."""
-    return f"""iif(instr({column}, '"'), '"' || replace({column}, '"', '""') || '"', {column})"""
+def _csv_json(column: str) -> str:
+    return f"""iif({column} = '{{}}', {column}, format('"%w"', {column}))"""
 
 
-def _sql() -> tuple[str, str]:
-    """(inner, outer) columns for ``rows.chunks``: the inner query takes each body apart (one JSON
-    parse per row serves every extract); the outer one yields the line in pieces: head (up to
-    ``started_at``), the UTC time, middle (``duration_s`` to ``partial`` and a comma), the labels
-    object's JSON, tail (``phases`` on, with the line end).
-
-    The four id fields are joined first and checked once (four commas, no quote, CR or LF): the
-    usual row is used as joined, only a rare one is quoted field by field."""
-    ids = ("id", "target_id", "kind", "vantage_id")
-    joined = " || ',' || ".join(ids)
-    quoted = " || ',' || ".join(_text(c) for c in ids)
-    plain = (
-        "length(head) - length(replace(head, ',', '')) = 4 AND instr(head, '\"') = 0"
-        " AND instr(head, char(10)) = 0 AND instr(head, char(13)) = 0"
+def _csv_sql() -> str:
+    """Columns head (ids and a comma), UTC text, duration_s, tail (a comma, ``ok`` to
+    ``evidence``, CRLF)."""
+    ok, partial = "iif(failure IS NULL, 'true', 'false')", "iif(partial, 'true', 'false')"
+    fields = f"{'%s,' * 10}"  # ok, failure, partial, the labels
+    objects = f"{_csv_json('phases')}, {_csv_json('evidence')}"
+    # Plain rows: text verbatim; the usual one has both objects non-empty, quoted by %w in the
+    # same format() call ({} has no quote and stays bare).
+    plain_values = f"{ok}, failure, {partial}, {', '.join(LABELS)}"
+    plain_tail = (
+        f"iif(phases = '{{}}' OR evidence = '{{}}', format(',{fields}%s,%s' || {_CRLF}, {plain_values},"
+        f""" {objects}), format(',{fields}"%w","%w"' || {_CRLF}, {plain_values}, phases, evidence))"""
     )
-    inner = (
-        f"{joined} || ',' AS head, {', '.join(ids)}, failure,"
-        " body ->> '$.started_at' AS utc, body -> '$.duration_s' AS duration,"
-        " body ->> '$.partial' AS partial, body -> '$.labels' AS labels,"
-        " body -> '$.phases' AS phases, body -> '$.evidence' AS evidence"
+    quoted_values = f"{ok}, {_csv_field('failure')}, {partial}, {', '.join(map(_csv_field, LABELS))}"
+    quoted_tail = f"format(',{fields}%s,%s' || {_CRLF}, {quoted_values}, {objects})"
+    plain_head = f"format('{'%s,' * 4}', {', '.join(_IDS)})"
+    quoted_head = f"format('{'%s,' * 4}', {', '.join(map(_csv_field, _IDS))})"
+    head, tail = f"iif(plain, {plain_head}, {quoted_head})", f"iif(plain, {plain_tail}, {quoted_tail})"
+    return f"{head}, started_at_text, duration_s, {tail}"
+
+
+def _json_object_sql(plain: bool) -> tuple[str, str]:
+    """(head, tail) SQL of a JSON object: for plain rows text columns go verbatim between quotes,
+    for the others through ``json_quote`` (which adds the quotes)."""
+    slot = '"%s"' if plain else "%s"
+
+    def value(column: str) -> str:
+        return column if plain else f"json_quote({column})"
+
+    ids = ",".join(f'"{k}":{slot}' for k in _IDS)
+    id_values = ", ".join(map(value, _IDS))
+    head = f"""format('{{{ids},"started_at":"%s","duration_s":', {id_values}, started_at_text)"""
+    failure = f"format('{slot}', failure)" if plain else value("failure")
+    labels = ",".join(f'"{k}":{slot}' for k in LABELS)
+    tail = (
+        f"""format(',"failure":%s,"partial":%s,"phases":%s,"evidence":%s,"labels":{{{labels}}}',"""
+        f" iif(failure IS NULL, 'null', {failure}), iif(partial, 'true', 'false'), phases, evidence,"
+        f" {', '.join(map(value, LABELS))})"
     )
-    outer = (
-        f"iif({plain}, head, {quoted} || ','), utc, ',' || duration || ','"
-        f" || iif(failure IS NULL, 'true,,', 'false,' || {_text('failure')} || ',')"
-        " || iif(partial, 'true', 'false') || ',',"
-        f" labels, ',' || {_json('phases')} || ',' || {_json('evidence')} || char(13) || char(10)"
-    )
-    return inner, outer
+    return head, tail
 
 
-def _cell(value: str | None) -> str:
-    """One label as a CSV field, by the rules in the module docstring."""
-    if not value:
-        return ""
-    if "," in value or '"' in value or "\n" in value or "\r" in value:
-        return '"' + value.replace('"', '""') + '"'
-    return value
+def _json_sql() -> str:
+    """Columns head (the object's text up to ``"duration_s":``), duration_s, tail (from
+    ``,"failure"`` to the labels' closing brace), UTC text."""
+    fast_head, fast_tail = _json_object_sql(plain=True)
+    slow_head, slow_tail = _json_object_sql(plain=False)
+    head, tail = f"iif(plain, {fast_head}, {slow_head})", f"iif(plain, {fast_tail}, {slow_tail})"
+    return f"{head}, duration_s, {tail}, started_at_text"
 
 
-def measurement_lines(
-    store: Store,
-    since: datetime,
-    until: datetime,
-    targets: Sequence[str] | None = None,
+_CSV, _JSON = _csv_sql(), _json_sql()
+
+
+def measurement_csv_lines(
+    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
 ) -> Iterator[list[str]]:
-    """Chunks of CSV lines (each ending ``\\r\\n``, no header) for the measurements with ``since <=
-    started_at < until`` (aware UTC), optionally only of ``targets``, in time then insertion
-    order. Columns are ``rows.MEASUREMENT_COLUMNS``."""
+    """Chunks of CSV lines (each ending ``\\r\\n``, no header) of ``rows.MEASUREMENT_COLUMNS`` for
+    the measurements with ``since <= started_at < until`` (aware UTC), optionally only of
+    ``targets``, in time then insertion order."""
     local = LocalFromUtc()
-    labels_cache: dict[str, str] = {}
+    for chunk in chunks(store, _CSV, since=since, until=until, targets=targets):
+        yield [f"{head}{utc},{local(utc)},{duration!r}{tail}" for head, utc, duration, tail, _, _ in chunk]
 
-    def labels_text(labels: str) -> str:
-        if len(labels_cache) >= _LABEL_CACHE_SIZE:
-            labels_cache.clear()
-        values = json.loads(labels)
-        text = ",".join(_cell(values.get(c)) for c in LABELS)
-        labels_cache[labels] = text
-        return text
 
-    for chunk in rows.chunks(store, *_sql(), since=since, until=until, targets=targets):
-        get = labels_cache.get
+def measurement_json(
+    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
+) -> Iterator[list[str]]:
+    """Chunks of JSON object texts (``Measurement.to_dict`` plus ``started_at_local``), for the
+    measurements selected as by ``measurement_csv_lines``."""
+    local = LocalFromUtc()
+    for chunk in chunks(store, _JSON, since=since, until=until, targets=targets):
         yield [
-            f"{head}{utc},{local(utc)}{middle}{get(labels) or labels_text(labels)}{tail}"
-            for head, utc, middle, labels, tail in chunk
+            f'{head}{duration!r}{tail},"started_at_local":"{local(utc)}"}}'
+            for head, duration, tail, utc, _, _ in chunk
         ]

@@ -1,13 +1,14 @@
 """Row sources for exports: measurements straight from SQLite in chunks, outages page by page.
 
-Measurements are never rebuilt as ``Measurement`` objects (several times dearer per row): the CSV
-and Parquet rows are assembled by SQLite from the stored JSON bodies (``lines``), and JSON
-exports splice the stored body as is. Each chunk is one short query on its own connection (keyset
-pagination on ``(started_at, seq)``, which the ``started_at`` index serves in order without
-sorting), so memory stays bounded by the chunk size, no read transaction is held between chunks,
-and consecutive chunks may be consumed from different threads (a streamed HTTP body). The next
-chunk is read on a helper thread while the caller handles the current one (SQLite releases the
-GIL while it steps through rows): at most two chunks are held at a time.
+Measurements are never rebuilt as ``Measurement`` objects (several times dearer per row): every
+exported field is a column (schema v4), so SQLite returns flat rows: CSV lines and JSON texts in
+pieces (``lines``) or the stored columns for pyarrow (``parquet``). Each chunk is one short
+query on its own connection (keyset pagination on ``(started_at, seq)``, which the
+``started_at`` index serves in order without sorting), so memory stays bounded by the chunk size,
+no read transaction is held between chunks, and consecutive chunks may be consumed from
+different threads (a streamed HTTP body). The next chunk is read on a helper thread while the
+caller handles the current one (SQLite releases the GIL while it steps through rows): at most
+two chunks are held at a time.
 """
 
 from __future__ import annotations
@@ -31,30 +32,28 @@ MEASUREMENT_COLUMNS: tuple[str, ...] = (
 """Flat columns of a measurement (CSV, Parquet). ``phases`` and ``evidence`` are JSON objects as
 text; label columns are the target's labels when it was probed."""
 
+LABELS = MEASUREMENT_COLUMNS[10:17]
+"""The label columns, in ``Labels.as_dict`` order (stored under the same names)."""
+
 
 def chunks(
-    store: Store, inner: str, outer: str, *, since: datetime, until: datetime, targets: Sequence[str] | None
+    store: Store, columns: str, *, since: datetime, until: datetime, targets: Sequence[str] | None
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Chunks of rows of the SQL columns ``outer`` over ``inner`` (both lists of expressions; the
-    inner ones over a ``measurements`` row, the outer ones over the inner's aliases), for the
-    measurements with ``since <= started_at < until``, optionally only of ``targets``, in
-    (started_at, seq) order.
-
-    The inner query is a co-routine (both queries have a LIMIT, so SQLite does not flatten them):
-    each inner column is computed once per row however often ``outer`` uses it."""
+    """Chunks of rows of the SQL expressions ``columns`` (over a ``measurements`` row) followed by
+    two more, ``started_at`` and ``seq`` (the cursor; ignore them), for the measurements with
+    ``since <= started_at < until``, optionally only of ``targets``, in (started_at, seq) order."""
     if targets is not None and not targets:
         return
     where = "" if targets is None else f" AND target_id IN ({','.join('?' * len(targets))})"
     sql = (
-        f"SELECT seq, started_at, {outer} FROM (SELECT seq, started_at, {inner} FROM measurements"
-        f" INDEXED BY measurements_started_at WHERE (started_at, seq) > (?, ?) AND started_at < ?{where}"
-        " ORDER BY started_at, seq LIMIT ?) LIMIT ?"
+        f"SELECT {columns}, started_at, seq FROM measurements INDEXED BY measurements_started_at"
+        f" WHERE (started_at, seq) > (?, ?) AND started_at < ?{where} ORDER BY started_at, seq LIMIT ?"
     )
     size = CHUNK_ROWS
 
     def fetch(at: float, seq: int) -> list[tuple[Any, ...]]:
         with store.connect() as conn:
-            return conn.execute(sql, (at, seq, until.timestamp(), *(targets or ()), size, size)).fetchall()
+            return conn.execute(sql, (at, seq, until.timestamp(), *(targets or ()), size)).fetchall()
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-export") as reader:
         # (since, -1): every row at exactly `since` is included.
@@ -62,36 +61,17 @@ def chunks(
         while True:
             rows = pending.result()
             if len(rows) == size:
-                pending = reader.submit(fetch, rows[-1][1], rows[-1][0])
+                pending = reader.submit(fetch, *rows[-1][-2:])
             if rows:
-                yield [row[2:] for row in rows]
+                yield rows
             if len(rows) < size:
                 return
-
-
-def measurement_bodies(
-    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
-) -> Iterator[list[tuple[str, str]]]:
-    """Chunks of (started_at UTC text, stored JSON body) for the measurements with ``since <=
-    started_at < until`` (aware UTC), optionally only of ``targets``, in time then insertion
-    order."""
-    inner = "body ->> '$.started_at' AS utc, body"
-    return chunks(store, inner, "utc, body", since=since, until=until, targets=targets)
-
-
-def measurement_raw(
-    store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
-) -> Iterator[list[tuple[str, str, str]]]:
-    """Like ``measurement_bodies`` but each row is (stored JSON body, phases JSON, evidence JSON),
-    for writers that parse bodies in bulk (Parquet)."""
-    inner = "body, body -> '$.phases' AS phases, body -> '$.evidence' AS evidence"
-    return chunks(store, inner, "body, phases, evidence", since=since, until=until, targets=targets)
 
 
 def count_measurements(
     store: Store, since: datetime, until: datetime, targets: Sequence[str] | None = None
 ) -> int:
-    """How many rows ``measurement_bodies`` would yield (for a progress bar's total)."""
+    """How many rows ``chunks`` would yield (for a progress bar's total)."""
     if targets is not None and not targets:
         return 0
     where = "" if targets is None else f" AND target_id IN ({','.join('?' * len(targets))})"

@@ -12,9 +12,6 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from netwatch.export.rows import MEASUREMENT_COLUMNS
-from netwatch.timefmt import LocalFromUtc
-
 
 def csv_text(header: Sequence[str], chunks: Iterable[Iterable[Sequence[Any]]]) -> Iterator[str]:
     """RFC 4180 CSV (``\\r\\n`` line ends), header first; None is written as an empty field."""
@@ -28,6 +25,13 @@ def csv_text(header: Sequence[str], chunks: Iterable[Iterable[Sequence[Any]]]) -
         buffer.truncate()
     if buffer.tell():
         yield buffer.getvalue()
+
+
+def lines_text(header: str, chunks: Iterable[Iterable[str]]) -> Iterator[str]:
+    """``header``, then each chunk of complete lines (line ends included) joined."""
+    yield header
+    for chunk in chunks:
+        yield "".join(chunk)
 
 
 def jsonl_text(chunks: Iterable[Iterable[str]]) -> Iterator[str]:
@@ -48,22 +52,6 @@ def json_array_text(chunks: Iterable[Iterable[str]]) -> Iterator[str]:
             yield sep + text
             sep = ",\n"
     yield "[]\n" if sep == "[\n" else "\n]\n"
-
-
-def measurement_csv(chunks: Iterable[list[str]]) -> Iterator[str]:
-    """``lines.measurement_lines`` chunks as CSV text: the ``MEASUREMENT_COLUMNS`` header, then
-    one string per chunk."""
-    yield ",".join(MEASUREMENT_COLUMNS) + "\r\n"
-    for chunk in chunks:
-        yield "".join(chunk)
-
-
-def measurement_json_items(chunks: Iterable[list[tuple[str, str]]]) -> Iterator[list[str]]:
-    """``measurement_bodies`` chunks as JSON object texts: the stored ``Measurement.to_dict`` body
-    with ``started_at_local`` added as its last key (no re-encoding)."""
-    local = LocalFromUtc()
-    for chunk in chunks:
-        yield [f'{body[:-1]},"started_at_local":"{local(utc)}"}}' for utc, body in chunk]
 
 
 def dict_json_items(chunks: Iterable[Iterable[dict[str, Any]]]) -> Iterator[list[str]]:

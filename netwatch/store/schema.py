@@ -10,8 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from netwatch.store import migration_v4
 
 DB_FILENAME = "netwatch.sqlite3"
 
@@ -86,9 +88,26 @@ MIGRATIONS: tuple[Sequence[str], ...] = (
         )""",
         "CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE delivered_at IS NULL",
     ),
+    # v4: the JSON body split into columns, so reads and exports take flat rows instead of
+    # parsing JSON per row (the table and the copy are in migration_v4). Most rows are copied
+    # beforehand in chunks (migration_v4.backfill, run through BEFORE); this transaction copies
+    # the rest and swaps the tables.
+    (
+        migration_v4.CREATE,
+        migration_v4.copy_sql(-1),
+        "DROP TABLE measurements",
+        "ALTER TABLE measurements_v4 RENAME TO measurements",
+        "CREATE INDEX measurements_started_at ON measurements (started_at)",
+        "CREATE INDEX measurements_target_time ON measurements (target_id, started_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# Work done before a migration's own transaction, in as many transactions as it likes, keyed by
+# the version being migrated from. It must be idempotent and leave the database valid at the old
+# version after a crash at any point.
+BEFORE: dict[int, Callable[[sqlite3.Connection], None]] = {3: migration_v4.backfill}
 
 
 class StoreError(Exception):
@@ -135,10 +154,14 @@ def schema_version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Apply migrations in order up to ``target``; return the version reached.
 
-    Safe to call concurrently from several processes: the version is re-read under the write lock.
+    Safe to call concurrently from several processes: the version is re-read under the write lock
+    (and ``BEFORE`` work re-checks it in each of its transactions).
     Raises ``StoreError`` for a database newer than this code (downgrades are not supported).
     """
     while True:
+        before = BEFORE.get(schema_version(conn))
+        if before is not None and schema_version(conn) < target:
+            before(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = schema_version(conn)
