@@ -8,8 +8,13 @@ from pathlib import Path
 from netwatch.model import Failure
 
 TESTS = Path(__file__).parent
-PRODUCERS = ("test_probe_dns.py", "test_probe_http.py", "test_probe_tcp.py", "test_runner.py")
-PRODUCERS += ("test_agent.py",)
+PRODUCERS = (
+    "test_probe_dns.py",
+    "test_probe_http.py",
+    "test_probe_tcp.py",
+    "test_runner.py",
+    "test_agent.py",
+)
 
 
 def test_every_failure_name_is_produced_by_a_probe_or_runner_test() -> None:
