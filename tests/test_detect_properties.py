@@ -21,14 +21,16 @@ from detect_world import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netwatch.detect import Thresholds
+from netwatch.detect import Detector, Thresholds
 from netwatch.model import (
     Failure,
     OutageChange,
     OutageEvent,
+    Position,
     ScopeType,
     TargetState,
     Transition,
+    Vantage,
 )
 
 TH = Thresholds(baseline_bin_s=300, incident_gap_s=7200)
@@ -74,15 +76,23 @@ def test_uncertainty_windows_hold_the_injected_change(fault: str, start: float, 
 
 
 @FAST
-@given(st.lists(st.tuples(st.floats(300, 6000), st.floats(30, 1800)), min_size=1, max_size=3))
-def test_failing_controls_never_open_a_subject_outage(cuts: list[tuple[float, float]]) -> None:
+@given(
+    st.lists(st.tuples(st.floats(300, 6000), st.floats(30, 1800)), min_size=1, max_size=3),
+    st.sampled_from(list(Position)),
+)
+def test_failing_controls_never_open_a_subject_outage(
+    cuts: list[tuple[float, float]], where: Position
+) -> None:
+    """A vantage whose controls fail and that reaches nothing else (its uplink died) opens only
+    records about itself, inside the country or outside it."""
     phases: list[tuple[float, list[Fault]]] = [(0.0, [])]
     clock = 0.0
     for gap, length in cuts:
         clock += gap
         phases += [(clock, [uplink_dead]), (clock + length, [])]
         clock += length
-    _, events, _ = run(phases, clock + 1800, thresholds=TH)
+    detector = Detector(TH, [Vantage("out-1", where)])
+    _, events, _ = run(phases, clock + 1800, detector=detector)
     scopes = {e.outage.scope_type for e in _outage_events(events)}
     assert scopes <= {ScopeType.VANTAGE}
 

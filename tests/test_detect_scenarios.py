@@ -245,6 +245,34 @@ def test_inside_vantage_without_controls_abroad_is_an_international_cut() -> Non
     _check(outages[0], H, 2 * H)
 
 
+def test_inside_vantage_reaching_nothing_is_offline_not_an_international_cut() -> None:
+    """A national blackout seen from inside, or its own uplink dying: no control and no domestic
+    target answers, so it cannot tell the two apart and says only that it is offline — also while
+    domestic targets come back a probe before the controls do."""
+    det = Detector(TH, [Vantage("in-1", Position.INSIDE)])
+    _, events, _ = run([(0, []), (H, [uplink_dead]), (2 * H, [])], 3 * H, vantage="in-1", detector=det)
+    outages = _closed(events)
+    assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [
+        ("vantage", "in-1", "vantage_offline")
+    ]
+    _check(outages[0], H, 2 * H)
+
+
+def test_inside_vantage_under_an_allow_list_is_cut_off_not_offline() -> None:
+    """The allow-list cuts the border too: the inside vantage loses its controls abroad but
+    reaches the allow-listed domestic sites, which proves its uplink works. It reports the
+    international cut and goes on judging (no vantage_offline, nothing frozen)."""
+    det = Detector(TH, [Vantage("in-1", Position.INSIDE)])
+    phases = [(0, []), (H, [controls_abroad_cut, allow_list]), (2 * H, [])]
+    _, events, _ = run(phases, 3 * H, vantage="in-1", detector=det)
+    outages = _closed(events)
+    assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [
+        ("country", "KZ", "international_cut")
+    ]
+    _check(outages[0], H, 2 * H)
+    assert det.reachability(), "domestic groups are still judged"
+
+
 def test_metrics_data_exposed() -> None:
     det, _, _ = run([(0, []), (H, [region_cut("KZ-47")])], 1.5 * H, thresholds=TH)
     active = det.active_outages()

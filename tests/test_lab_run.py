@@ -65,16 +65,7 @@ def _leftovers(tag: str, workdir: Path) -> list[str]:
         [line for line in processes.splitlines() if str(workdir) in line]
 
 
-# Known detector gap (reported, netwatch/detect is not this file's to fix): when the inside
-# vantage's uplink dies, it may open a country ``international_cut`` record next to its
-# ``vantage_offline`` one, starting at the same moment.
-_GAPS = {"vantage_offline": "detector may add a spurious international_cut beside vantage_offline"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=_GAPS[name], strict=False)) if name in _GAPS else name
-    for name in SCENARIOS
-])
+@pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario_meets_the_targets(name: str, tmp_path: Path) -> None:
     scenario = short(name)
     backend = NetnsBackend(scenario.build_topology())

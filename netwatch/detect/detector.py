@@ -5,12 +5,18 @@ Pure and deterministic: no I/O, no wall clock, no randomness; feeding the same m
 (vantage, target, kind) must arrive in start-time order (older ones are ignored).
 
 Control gating, per vantage: while the latest measurements of at least ``control_down_share`` of
-its controls failed, the vantage is *suspect* and its subject verdicts are frozen (nothing opens,
-nothing closes). When that share of controls is down after hysteresis it is *offline*: a
-``vantage_offline`` record (scope ``vantage``) — or, for an inside vantage whose domestic targets
-still answer while the controls abroad do not, an ``international_cut`` record for the country.
-When the controls recover, the vantage's subject states are forgotten and re-learnt, so failures
-seen while it was offline never turn into an outage of the watched country.
+its controls failed, the vantage is *suspect*; when that share of controls is down after
+hysteresis it is *offline*. An inside vantage that, while its controls are failing, still reaches
+domestic targets (``uplink_proven``: at least ``small_group_size`` of them, and
+``domestic_reach_share`` of those measured since, up or degraded with a latest measurement that
+did not fail) has a working uplink: the world is cut off, not the agent. Its subject verdicts go
+on being judged and, once offline, it reports an ``international_cut`` record for the country.
+Any other suspect or offline vantage has its subject verdicts frozen (nothing opens, nothing
+closes) and, once offline, reports a ``vantage_offline`` record (scope ``vantage``): a vantage
+that reaches nothing cannot tell a dark country from its own dead uplink. Which of the two it is
+changes only on fresh evidence (controls failing now); recovering controls keep the last one.
+When the controls recover from ``vantage_offline``, the vantage's subject states are forgotten and
+re-learnt, so failures seen while it was offline never turn into an outage of the watched country.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ class Detector:
         self._views: dict[str, VantageGroups] = {}
         self._controls: dict[str, dict[MemberKey, Tracker]] = {}
         self._gated: dict[str, bool] = {}
+        self._cut_off: dict[str, bool] = {}  # inside, controls failing, domestic targets answering
         self._control_reported: dict[str, dict[GroupKey, Verdict]] = {}
         self._ledger = Ledger(thresholds)
         self._now: datetime | None = None
@@ -127,6 +134,7 @@ class Detector:
             view = self._views[vantage] = VantageGroups(vantage, self._t)
             self._controls[vantage] = {}
             self._gated[vantage] = False
+            self._cut_off[vantage] = False
             self._control_reported[vantage] = {}
         return view
 
@@ -138,15 +146,26 @@ class Detector:
         suspect = bool(known) and sum(t.last_grade is Grade.FAIL for t in known) >= need
         down = [t for t in known if t.state is TargetState.DOWN]
         offline = bool(known) and len(down) >= need
-        control_verdicts = self._control_verdicts(vantage, view, down, now) if offline else {}
-        gated = suspect or offline
+        if suspect:
+            since = min(t.failing_since or now for t in known)
+            self._cut_off[vantage] = self._positions.get(vantage) is Position.INSIDE and self._uplink_proven(
+                view, since
+            )
+        elif not offline:
+            self._cut_off[vantage] = False
+        cut_off = self._cut_off[vantage]
+        control_verdicts = self._control_verdicts(vantage, view, down, cut_off, now) if offline else {}
+        gated = (suspect or offline) and not cut_off
         verdicts: dict[GroupKey, Verdict]
         ended: dict[GroupKey, Window]
         if gated:
             verdicts, ended = dict(view.reported), {}
         else:
-            if self._gated[vantage]:
+            if self._gated[vantage] and not cut_off:
+                # Back from offline: what it saw meanwhile is not evidence about the country.
                 view.forget_states()
+            if cut_off:
+                view.border_cut_at = now
             verdicts, ended = view.evaluate(now)
         self._gated[vantage] = gated
         previous = self._control_reported[vantage]
@@ -161,19 +180,21 @@ class Detector:
         self._control_reported[vantage] = control_verdicts
         return self._ledger.reconcile(vantage, {**verdicts, **control_verdicts}, ended, now)
 
+    def _uplink_proven(self, view: VantageGroups, since: datetime) -> bool:
+        answering, fresh = view.domestic_answering(since)
+        return answering >= self._t.small_group_size and answering >= self._t.domestic_reach_share * fresh
+
     def _control_verdicts(
-        self, vantage: str, view: VantageGroups, down: list[Tracker], now: datetime
+        self, vantage: str, view: VantageGroups, down: list[Tracker], cut_off: bool, now: datetime
     ) -> dict[GroupKey, Verdict]:
         windows = [t.window for t in down if t.window is not None]
         start = bounds(windows) if windows else Window(None, now)
         evidence = tuple(i for t in down for i in t.failing_ids)[: self._t.evidence_cap]
-        if self._positions.get(vantage) is Position.INSIDE:
-            reach = view.fresh_domestic_reach(start.at)
-            if reach is not None and reach >= self._t.domestic_reach_share:
-                country = most_common(labels.country for labels in view.labels.values())
-                key: GroupKey = (ScopeType.COUNTRY, country)
-                layer = Layer.INTERNATIONAL_CUT
-                return {key: Verdict(key, layer, 1.0, country, start, start, len(down), evidence)}
+        if cut_off:
+            country = most_common(labels.country for labels in view.labels.values())
+            key: GroupKey = (ScopeType.COUNTRY, country)
+            layer = Layer.INTERNATIONAL_CUT
+            return {key: Verdict(key, layer, 1.0, country, start, start, len(down), evidence)}
         key = (ScopeType.VANTAGE, vantage)
         share = round(len(down) / max(1, len(self._controls[vantage])), 4)
         return {key: Verdict(key, Layer.VANTAGE_OFFLINE, share, "", start, start, len(down), evidence)}

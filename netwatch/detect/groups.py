@@ -55,6 +55,11 @@ class VantageGroups:
         self._seq = 0
         self._bin: int | None = None
         self._everything = True
+        # Set by the detector to each moment this (inside) vantage is cut off from the world:
+        # groups of sites abroad (no country label) are behind the border, and the cut is their
+        # outage — also for ``layer_settle_s`` after it, while their members clear hysteresis.
+        self.border_cut_at: datetime | None = None
+        self._border = False
 
     def observe(self, m: Measurement) -> Transition | None:
         """Apply one subject measurement; return the transition it completes, if any."""
@@ -124,15 +129,16 @@ class VantageGroups:
         counts = ((k, g.total) for k, g in self.tallies.items())
         return {k: (c.up + c.degraded) / c.known for k, c in counts if c.known}
 
-    def fresh_domestic_reach(self, since: datetime) -> float | None:
-        """Share of domestic subjects (with a country label) whose latest measurement, started
-        at or after ``since``, did not fail; None when none was measured since then."""
+    def domestic_answering(self, since: datetime) -> tuple[int, int]:
+        """(answering, measured): of the domestic subjects (with a country label) whose latest
+        measurement started at or after ``since``, those reachable (up or degraded) whose latest
+        measurement did not fail, and all of them. O(members)."""
         fresh = [
-            t.last_grade is not Grade.FAIL
+            t.state in (TargetState.UP, TargetState.DEGRADED) and t.last_grade is not Grade.FAIL
             for key, t in self.trackers.items()
             if self.labels[key].country and t.last_started is not None and t.last_started >= since
         ]
-        return sum(fresh) / len(fresh) if fresh else None
+        return sum(fresh), len(fresh)
 
     def evaluate(self, now: datetime) -> tuple[dict[GroupKey, Verdict], dict[GroupKey, Window]]:
         """Judge the groups that may have changed; return (reported verdicts, end windows of
@@ -198,12 +204,15 @@ class VantageGroups:
 
     def _select(self, todo: set[GroupKey], now: datetime) -> dict[GroupKey, Verdict]:
         """The verdicts to report: those reported before and still out (or unknown), and new
-        ones no broader or recent group explains and no forming broader group may absorb."""
+        ones no broader or recent group (or border cut) explains and no forming broader group
+        may absorb."""
         settle = self._t.layer_settle_s
         self._recent = {k: at for k, at in self._recent.items() if (now - at).total_seconds() < settle}
+        cut = self.border_cut_at
+        border = cut is not None and (now - cut).total_seconds() < settle
         explainers = (frozenset(self._broad_raw), frozenset(self._recent))
-        every = explainers != self._explainers
-        self._explainers = explainers
+        every = explainers != self._explainers or border != self._border
+        self._explainers, self._border = explainers, border
         ordered = sorted(explainers[0] | explainers[1], key=lambda k: (RANK[k[0]], k[1]))
         reported = dict(self.reported)
         candidates = set(self._waiting) if every else set(self._young)
@@ -229,6 +238,8 @@ class VantageGroups:
     ) -> bool:
         """A new verdict is not reported while a broader out group covers it, nor while (within
         ``layer_settle_s``) a broader group containing it has lost half of the threshold."""
+        if self._border and not self._raw[key].country:
+            return True
         g = self.tallies[key]
         rank = RANK[key[0]]
         young = (now - self._judge.since[key]).total_seconds() < self._t.layer_settle_s

@@ -45,10 +45,11 @@ class Thresholds(BaseModel):
     baseline_bin_s: float = Field(default=600.0, gt=0.0)
     baseline_window_s: float = Field(default=86_400.0, gt=0.0)
     baseline_min_bins: int = Field(default=3, ge=1)
-    # Controls: share of a vantage's controls down that makes the vantage offline (or, inside and
-    # still reaching domestic targets, an international cut).
+    # Controls: share of a vantage's controls down that makes the vantage offline, or, inside and
+    # still reaching domestic targets (at least small_group_size of them and domestic_reach_share
+    # of those measured since the controls failed), an international cut.
     control_down_share: float = Field(default=0.6, gt=0.0, le=1.0)
-    domestic_reach_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    domestic_reach_share: float = Field(default=0.05, gt=0.0, le=1.0)
     # Within layer_settle_s of opening an outage its layer may still be revised in place (targets
     # are not all re-probed at once); later, a layer held that long becomes a new record.
     layer_settle_s: float = Field(default=300.0, ge=0.0)

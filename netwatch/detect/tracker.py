@@ -87,6 +87,12 @@ class Tracker:
         self.window = None
         self._fail_streak = self._bad_streak = self._ok_streak = self._nonfail_streak = 0
 
+    @property
+    def failing_since(self) -> datetime | None:
+        """The effect of the first failure of the current streak of failures (None: the latest
+        measurement did not fail)."""
+        return self._pending_fail.at if self._fail_streak and self._pending_fail else None
+
     def _grade(self, m: Measurement) -> Grade:
         if m.failure is not None:
             return Grade.FAIL
