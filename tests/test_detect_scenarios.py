@@ -219,6 +219,17 @@ def test_january_2022_compressed() -> None:
     assert all(o.severity > 0 and o.evidence for o in outages)
 
 
+def test_a_single_flaky_target_never_pages() -> None:
+    """background_noise: one site failing most probes for hours, but never for long in a row
+    (three failures, one success, ...). Its own hysteresis keeps it down; it flaps, so its
+    target group is not out and nothing opens (DESIGN.md: one flaky site must not page)."""
+    flaky = resolver_dead("news-1")
+    pattern = [r % 4 != 3 for r in range(180)]
+    phases: Phases = [(r * INTERVAL, [flaky] if on else []) for r, on in enumerate(pattern)]
+    _, events, _ = run(phases, 200 * INTERVAL, thresholds=TH)
+    assert [e for e in events if isinstance(e, OutageEvent)] == []
+
+
 def test_episodes_far_apart_are_separate_incidents() -> None:
     phases = [(0, []), (H, [region_cut("KZ-47")]), (2 * H, []), (5 * H, [region_cut("KZ-47")]), (6 * H, [])]
     _, events, _ = run(phases, 7 * H, thresholds=TH)

@@ -128,8 +128,13 @@ class Judge:
             self.since.pop(key, None)
             return False
         fraction, counts = tripped
+        small = g.total.members < t.small_group_size
+        if small and any(self._trackers[m].flapping for m in g.members):
+            # A single flaky target must not page: a small group whose member flaps is not out.
+            self.since.pop(key, None)
+            return False
         since = self.since.setdefault(key, now)
-        hold = t.small_group_hold_s if g.total.members < t.small_group_size else t.group_hold_s
+        hold = t.small_group_hold_s if small else t.group_hold_s
         if (now - since).total_seconds() < hold:
             self.due.append((since + timedelta(seconds=hold), key))
             return False

@@ -66,6 +66,7 @@ class Tracker:
         self.window: Window | None = None
         self.failing_ids: deque[str] = deque(maxlen=5)
         self._latencies: deque[float] = deque(maxlen=thresholds.latency_window)
+        self._grades: deque[Grade] = deque(maxlen=thresholds.latency_window)
         self._fail_streak = 0
         self._bad_streak = 0
         self._ok_streak = 0
@@ -86,6 +87,14 @@ class Tracker:
         self.state = None
         self.window = None
         self._fail_streak = self._bad_streak = self._ok_streak = self._nonfail_streak = 0
+
+    @property
+    def flapping(self) -> bool:
+        """Over its last ``latency_window`` measurements the grade changed more than
+        ``2 x up_after`` times: more than an outage and its end (even with a stray good probe
+        inside it) can explain. A flaky target, not a cut one."""
+        grades = list(self._grades)
+        return sum(a is not b for a, b in zip(grades, grades[1:], strict=False)) > 2 * self._t.up_after
 
     @property
     def failing_since(self) -> datetime | None:
@@ -113,6 +122,7 @@ class Tracker:
         grade = self._grade(m)
         self._count(grade, m)
         self.last_grade, self.last_started = grade, m.started_at
+        self._grades.append(grade)
         if grade is Grade.FAIL:
             self.last_failure = m.failure
             self.last_reason = m.failure.value if m.failure else "fail"
