@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from itertools import pairwise
 
 from netwatch.detect.thresholds import Thresholds
 from netwatch.model import Failure, Measurement, TargetState, Transition
@@ -93,8 +94,7 @@ class Tracker:
         """Over its last ``latency_window`` measurements the grade changed more than
         ``2 x up_after`` times: more than an outage and its end (even with a stray good probe
         inside it) can explain. A flaky target, not a cut one."""
-        grades = list(self._grades)
-        return sum(a is not b for a, b in zip(grades, grades[1:], strict=False)) > 2 * self._t.up_after
+        return sum(a is not b for a, b in pairwise(self._grades)) > 2 * self._t.up_after
 
     @property
     def failing_since(self) -> datetime | None:
