@@ -37,6 +37,7 @@ from detect_world import (
 
 from netwatch.detect import Detector, Thresholds
 from netwatch.detect.classify import classify
+from netwatch.detect.ledger import FRACTION_STEPS
 from netwatch.model import Failure, Layer, Outage, OutageChange, OutageEvent, Position, Vantage
 
 H = 3600.0
@@ -228,6 +229,21 @@ def test_a_single_flaky_target_never_pages() -> None:
     phases: Phases = [(r * INTERVAL, [flaky] if on else []) for r, on in enumerate(pattern)]
     _, events, _ = run(phases, 200 * INTERVAL, thresholds=TH)
     assert [e for e in events if isinstance(e, OutageEvent)] == []
+
+
+def test_updates_only_for_what_a_reader_cares_about() -> None:
+    """A national cut reaches its 42 web probes one at a time; readers are told when the share
+    lost crosses a quarter, not once per further affected target (updates feed notifications)."""
+    targets = site_world(DNS, HTTP, HTTPS, TCP)
+    _, events, _ = run([(0, []), (H, [national_hang]), (2 * H, [])], 3 * H, thresholds=TH, targets=targets)
+    outage_events = [e for e in events if isinstance(e, OutageEvent)]
+    updates = [e for e in outage_events if e.change is OutageChange.UPDATED]
+    assert [e.change for e in outage_events if e.change is not OutageChange.UPDATED] == [
+        OutageChange.OPENED,
+        OutageChange.CLOSED,
+    ]
+    assert sum("widened" in e.reason for e in updates) <= FRACTION_STEPS
+    assert _closed(events)[0].targets_affected > 2 * FRACTION_STEPS  # grown in place, silently
 
 
 def test_episodes_far_apart_are_separate_incidents() -> None:

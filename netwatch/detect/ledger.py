@@ -6,6 +6,11 @@ the reporting vantages see (``international_cut`` wins: only an inside vantage c
 for ``layer_settle_s`` closes the record and opens a new one, so stages (throttling, then a cut;
 a blackout, then an allow-list) are separate records of one incident. Records of one country that
 start less than ``incident_gap_s`` after the previous one ended share an ``incident_id``.
+
+Events are for readers (they feed notifications): an open record is announced as ``updated``
+only when something a reader cares about changes — its layer or start revised, the number of
+vantages seeing it, or its share lost crossing a quarter (``widened``). Each further affected
+target only updates the record in place (``active()``, and the final ``closed`` event, carry it).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from netwatch.detect.verdict import GroupKey, Verdict
 from netwatch.model import Layer, Outage, OutageChange, OutageEvent, ScopeType, format_utc
 
 METHOD = "netwatch-active-probing/1"
+# An open record's growth is announced ("widened") when its share lost crosses a quarter.
+FRACTION_STEPS = 4
 
 
 def stable_id(prefix: str, *parts: str) -> str:
@@ -156,7 +163,8 @@ class Ledger:
             reasons.append("start revised")
         if len(record.vantages) != old.vantages_affected:
             reasons.append("vantages changed")
-        if v.affected > old.targets_affected:
+        fraction = max(old.fraction, v.fraction)
+        if _step(fraction) > _step(old.fraction):
             reasons.append("widened")
         record.outage = dataclasses.replace(
             old,
@@ -166,7 +174,7 @@ class Ledger:
             vantages_affected=len(record.vantages),
             targets_affected=max(old.targets_affected, v.affected),
             evidence=tuple(dict.fromkeys(old.evidence + v.evidence))[: self._t.evidence_cap],
-            fraction=max(old.fraction, v.fraction),
+            fraction=fraction,
         )
         if not reasons:
             return []
@@ -197,6 +205,11 @@ class Ledger:
         incident.open_records -= 1
         incident.last_end = ended_at if incident.last_end is None else max(incident.last_end, ended_at)
         return OutageEvent(now, OutageChange.CLOSED, outage, why)
+
+
+def _step(fraction: float) -> int:
+    """The coarse step of a share lost a reader is told about: quarters (25, 50, 75, 100 %)."""
+    return int(fraction * FRACTION_STEPS + 1e-9)
 
 
 def _combined_layer(verdicts: Iterable[Verdict]) -> Layer:
