@@ -2,8 +2,9 @@
 
 Every time is written in UTC (ISO 8601 with ``Z``, or a UTC-typed Parquet timestamp) and again as
 local time in ``Asia/Almaty`` (``*_local`` columns). Ids are the stored, stable ids. Rows stream
-in chunks (``rows.CHUNK_ROWS``) from the store to the output, so memory does not grow with the
-number of rows. Formats and columns are documented in ``docs/export.md``.
+in chunks (``rows.CHUNK_ROWS``; Parquet ``parquet.ROW_GROUP_ROWS``) from the store to the output,
+so memory does not grow with the number of rows. Formats and columns are documented in
+``docs/export.md``.
 """
 
 from __future__ import annotations
@@ -137,8 +138,6 @@ def export_measurements(
     """Write measurements with ``since <= started_at < until`` to ``out`` in ``fmt``;
     ``ExportError`` for CODF, or for Parquet without pyarrow."""
     if fmt is ExportFormat.PARQUET:
-        stored = rows.chunks(store, parquet.MEASUREMENT_SQL, since=since, until=until, targets=targets)
-        chunks = _counted(stored, progress)
-        parquet.write_measurements(chunks, out)
+        parquet.write_measurements(store, since, until, out, targets=targets, progress=progress)
     else:
         _write_text(measurement_text(store, since, until, fmt, targets=targets, progress=progress), out)

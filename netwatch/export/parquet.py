@@ -1,4 +1,5 @@
-"""Parquet writers (pyarrow, the optional ``netwatch[parquet]`` extra), in bounded row groups.
+"""Parquet writers, in bounded row groups: pyarrow, and for measurements ADBC's SQLite driver
+(both the optional ``netwatch[parquet]`` extra).
 
 Times are ``timestamp[us, tz=UTC]`` columns; local times are ISO 8601 text with the offset then
 in force (Parquet timestamps carry one zone per column, not per row). ``phases`` and ``evidence``
@@ -7,15 +8,19 @@ of a measurement are JSON text; an outage's ``evidence`` is a list of measuremen
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import IO, Any
 
 from netwatch.export.errors import ExportError
-from netwatch.export.rows import LABELS, MEASUREMENT_COLUMNS, OUTAGE_COLUMNS
-from netwatch.timefmt import LocalFromUtc
+from netwatch.export.rows import LABELS, MEASUREMENT_COLUMNS, OUTAGE_COLUMNS, chunk_sql
+from netwatch.store import Store
+from netwatch.timefmt import LOCAL_ZONE, LocalFromUtc
 
 ROW_GROUP_ROWS = 100_000
-"""Rows buffered before a row group is written: bounds memory (~50 MB of measurements)."""
+"""Rows per row group, and per chunk read from the store for measurements: bounds memory (~50 MB
+of measurements a chunk)."""
 
 
 def _pyarrow() -> tuple[Any, Any]:
@@ -57,42 +62,118 @@ def _write(pa: Any, pq: Any, schema: Any, batches: Iterable[Any], out: IO[bytes]
             writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows)
 
 
-MEASUREMENT_SQL = (
-    "id, target_id, kind, vantage_id, started_at_text, duration_s, failure, partial, "
-    f"{', '.join(LABELS)}, phases, evidence"
+_STORED = (
+    "id, target_id, kind, vantage_id, started_at_text, coalesce(duration_s, 0.0), duration_s IS NULL,"
+    f" coalesce(failure, ''), failure IS NULL, partial, {', '.join(LABELS)}, phases, evidence"
 )
-"""The ``rows.chunks`` columns ``write_measurements`` takes: stored columns, ``partial`` 0/1."""
+"""The stored columns ``write_measurements`` reads. ADBC types a result column by its first
+values (a run of NULLs would come back as int64), so each nullable column comes as a value that is
+never NULL and a NULL flag."""
 
 
-def write_measurements(chunks: Iterable[list[tuple[Any, ...]]], out: IO[bytes]) -> None:
-    """Write chunks of ``MEASUREMENT_SQL`` rows to ``out`` as Parquet; ``ExportError`` without
-    pyarrow.
+def _adbc() -> Any:
+    try:
+        import adbc_driver_sqlite.dbapi as adbc  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        raise ExportError(
+            "Parquet export of measurements needs adbc-driver-sqlite: install netwatch[parquet]"
+        ) from None
+    return adbc
 
-    Each chunk is transposed to columns and every column becomes an Arrow array in one call (C++);
-    Python touches each row only for its local time. ``started_at`` is parsed from the stored UTC
-    text (exact microseconds)."""
+
+def _local_times(pa: Any, pc: Any, utc: Any) -> Any:
+    """``local_iso`` of each ``format_utc`` text of the Arrow array ``utc``, built as
+    ``LocalFromUtc`` builds it: the zone database is asked once per distinct minute, and a row is
+    its minute's local prefix, its own seconds and microseconds, and the offset (offsets since 1924
+    are whole minutes). An array with an older offset with seconds goes through ``LocalFromUtc``
+    row by row (exact, slow)."""
+    minutes = pc.utf8_slice_codeunits(utc, 0, 16).dictionary_encode()
+    prefixes, suffixes = [], []
+    for minute in minutes.dictionary.to_pylist():
+        local = datetime.fromisoformat(minute + ":00+00:00").astimezone(LOCAL_ZONE)
+        offset = local.utcoffset()
+        if offset is None or offset.total_seconds() % 60:
+            convert = LocalFromUtc()
+            return pa.array([convert(u) for u in utc.to_pylist()], pa.string())
+        prefixes.append(local.strftime("%Y-%m-%dT%H:%M:"))
+        suffixes.append(local.isoformat()[19:])
+    rows = minutes.indices
+    seconds = pc.utf8_slice_codeunits(utc, 17, 26)
+    return pc.binary_join_element_wise(
+        pa.array(prefixes, pa.string()).take(rows), seconds, pa.array(suffixes, pa.string()).take(rows), ""
+    )
+
+
+def write_measurements(
+    store: Store,
+    since: datetime,
+    until: datetime,
+    out: IO[bytes],
+    *,
+    targets: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write the measurements with ``since <= started_at < until`` (aware UTC), optionally only of
+    ``targets``, in (started_at, seq) order, to ``out`` as Parquet; ``ExportError`` without pyarrow
+    or adbc-driver-sqlite. ``progress`` gets each row group's row count once it is written.
+
+    Rows come through ADBC's SQLite driver as Arrow columns built in C, one ``rows.chunk_sql``
+    query of ``ROW_GROUP_ROWS`` per row group on a read-only connection in autocommit (no read
+    transaction is held between chunks, so the writer and checkpoints go on); the next chunk is
+    read on a helper thread while this one is converted and written. Memory is bounded by two
+    chunks. ``started_at`` is parsed from the stored UTC text (exact microseconds); no Python code
+    runs per row."""
     pa, pq = _pyarrow()
+    adbc = _adbc()
+    import pyarrow.compute as pc  # noqa: PLC0415 - with pyarrow
+
     schema = _schema(pa, "measurements")
-    text, utc_type = pa.string(), schema.field("started_at").type
+    utc_type = schema.field("started_at").type
+    if targets is not None and not targets:
+        with pq.ParquetWriter(out, schema, compression="zstd"):
+            return
+    sql, size = chunk_sql(_STORED, targets), ROW_GROUP_ROWS
 
-    def batches() -> Iterator[Any]:
-        local = LocalFromUtc()
-        for chunk in chunks:
-            columns = list(zip(*chunk, strict=True))
-            utc, failure = columns[4], pa.array(columns[6], text)
-            arrays = [
-                *(pa.array(c, text) for c in columns[:4]),
-                pa.array(utc, text).cast(utc_type),
-                pa.array([local(u) for u in utc], text),
-                pa.array(columns[5], pa.float64()),
-                failure.is_null(),
-                failure,
-                pa.array(columns[7], pa.int8()).cast(pa.bool_()),
-                *(pa.array(c, text) for c in columns[8:17]),  # labels, phases, evidence
-            ]
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+    def convert(batch: Any) -> Any:
+        c = batch.columns
+        ok = c[8].cast(pa.bool_())
+        arrays = [
+            *c[:4],
+            c[4].cast(utc_type),
+            _local_times(pa, pc, c[4]),
+            pc.if_else(c[6].cast(pa.bool_()), pa.scalar(None, pa.float64()), c[5]),
+            ok,
+            pc.if_else(ok, pa.scalar(None, pa.string()), c[7]),
+            c[9].cast(pa.bool_()),
+            *c[10:19],  # labels, phases, evidence
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
-    _write(pa, pq, schema, batches(), out)
+    with (
+        adbc.connect(store.path.absolute().as_uri() + "?mode=ro", autocommit=True) as conn,
+        conn.cursor() as cursor,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-export") as reader,
+        pq.ParquetWriter(out, schema, compression="zstd") as writer,
+    ):
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(size)})
+
+        def fetch(at: float, seq: int) -> Any:
+            cursor.execute(sql, (at, seq, until.timestamp(), *(targets or ()), size))
+            return cursor.fetch_arrow_table()
+
+        # (since, -1): every row at exactly `since` is included.
+        pending = reader.submit(fetch, since.timestamp(), -1)
+        while True:
+            table = pending.result()
+            if table.num_rows == size:
+                pending = reader.submit(fetch, table["started_at"][-1].as_py(), table["seq"][-1].as_py())
+            if table.num_rows:
+                batches = [convert(b) for b in table.to_batches()]
+                writer.write_table(pa.Table.from_batches(batches, schema), row_group_size=table.num_rows)
+                if progress is not None:
+                    progress(table.num_rows)
+            if table.num_rows < size:
+                return
 
 
 def write_outages(chunks: Iterable[list[tuple[Any, dict[str, Any]]]], out: IO[bytes]) -> None:

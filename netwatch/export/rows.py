@@ -2,7 +2,8 @@
 
 Measurements are never rebuilt as ``Measurement`` objects (several times dearer per row): every
 exported field is a column (schema v4), so SQLite returns flat rows: CSV lines and JSON texts in
-pieces (``lines``) or the stored columns for pyarrow (``parquet``). Each chunk is one short
+pieces (``lines``); ``parquet`` runs the same chunk queries (``chunk_sql``) through ADBC, which
+returns Arrow columns without Python values. Each chunk is one short
 query on its own connection (keyset pagination on ``(started_at, seq)``, which the
 ``started_at`` index serves in order without sorting), so memory stays bounded by the chunk size,
 no read transaction is held between chunks, and consecutive chunks may be consumed from
@@ -36,6 +37,18 @@ LABELS = MEASUREMENT_COLUMNS[10:17]
 """The label columns, in ``Labels.as_dict`` order (stored under the same names)."""
 
 
+def chunk_sql(columns: str, targets: Sequence[str] | None) -> str:
+    """One chunk's query: the SQL expressions ``columns`` then ``started_at, seq`` of the
+    measurements after the cursor, in (started_at, seq) order. Parameters: cursor ``started_at``
+    and ``seq`` (``(since, -1)`` for the first chunk), ``until``, the ``targets`` (none when it is
+    None), the row limit."""
+    where = "" if targets is None else f" AND target_id IN ({','.join('?' * len(targets))})"
+    return (
+        f"SELECT {columns}, started_at, seq FROM measurements INDEXED BY measurements_started_at"
+        f" WHERE (started_at, seq) > (?, ?) AND started_at < ?{where} ORDER BY started_at, seq LIMIT ?"
+    )
+
+
 def chunks(
     store: Store, columns: str, *, since: datetime, until: datetime, targets: Sequence[str] | None
 ) -> Iterator[list[tuple[Any, ...]]]:
@@ -44,11 +57,7 @@ def chunks(
     ``since <= started_at < until``, optionally only of ``targets``, in (started_at, seq) order."""
     if targets is not None and not targets:
         return
-    where = "" if targets is None else f" AND target_id IN ({','.join('?' * len(targets))})"
-    sql = (
-        f"SELECT {columns}, started_at, seq FROM measurements INDEXED BY measurements_started_at"
-        f" WHERE (started_at, seq) > (?, ?) AND started_at < ?{where} ORDER BY started_at, seq LIMIT ?"
-    )
+    sql = chunk_sql(columns, targets)
     size = CHUNK_ROWS
 
     def fetch(at: float, seq: int) -> list[tuple[Any, ...]]:
