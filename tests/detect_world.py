@@ -215,3 +215,13 @@ def uplink_dead(t: Tgt) -> Result | None:
 
 def controls_abroad_cut(t: Tgt) -> Result | None:
     return Result(Failure.TCP_TIMEOUT, 5.0) if t.labels.role is Role.CONTROL else None
+
+
+def probe_of(suffix: str, sites: set[str], failure: Failure) -> Fault:
+    """``failure`` on the ``<site>/<suffix>`` probes of ``sites`` only (a censor targeting a
+    few sites' TLS or names)."""
+
+    def fault(t: Tgt) -> Result | None:
+        return Result(failure, 0.3) if t.id.endswith(f"/{suffix}") and site(t) in sites else None
+
+    return fault

@@ -28,6 +28,7 @@ from detect_world import (
     national_hang,
     national_tls_block,
     national_web_cut,
+    probe_of,
     region_cut,
     resolver_dead,
     run,
@@ -104,6 +105,8 @@ SCENARIOS: dict[str, tuple[Phases, float, Expected]] = {
 }
 
 
+TELECOM_MITM = probe_of("https", {"kcell-KZ-75", "beeline-KZ-71"}, Failure.TLS_UNTRUSTED_CERT)
+
 # Every site probed several ways (DNS and web, as the lab and the catalog do): a loss in one probe
 # family must not be diluted by the other still working, and no narrower group may report it.
 # Entries: probes per site, phases, until, expected outages (as above).
@@ -139,6 +142,21 @@ SITE_SCENARIOS: dict[str, tuple[tuple[tuple[str, str], ...], Phases, float, Expe
         [(0, []), (H, [hang_allow_list]), (2 * H, [])],
         3 * H,
         [("country", "KZ", "partial", H, 2 * H)],
+    ),
+    "dns+http+https: TLS interception of two telecom sites": (
+        # 2 of the category's 27 probes (of its 18 web ones) lost never puts it out, but a foreign
+        # certificate is proof of a censor: reported at the narrowest scope both share (not the
+        # mobile network type they also share, nor a record per site).
+        (DNS, HTTP, HTTPS),
+        [(0, []), (H, [TELECOM_MITM]), (2 * H, [])],
+        3 * H,
+        [("category", "telecom", "tls_interception", H, 2 * H)],
+    ),
+    "dns+http: one site's name answered with a bogon": (
+        (DNS, HTTP),
+        [(0, []), (H, [probe_of("dns", {"msg-1"}, Failure.DNS_BOGON_ANSWER)]), (2 * H, [])],
+        3 * H,
+        [("target", "msg-1/dns", "dns_tampering", H, 2 * H)],
     ),
     "dns+http+https: only TLS times out": (
         (DNS, HTTP, HTTPS),

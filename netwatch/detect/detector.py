@@ -89,8 +89,10 @@ class Detector:
         now = self._tick(m.started_at + timedelta(seconds=m.duration_s))
         view = self._view(m.vantage_id)
         events: list[Event] = []
+        failed_control = None
         if m.failure not in _NOT_EVIDENCE:
             if m.labels.role is Role.CONTROL:
+                failed_control = m.started_at if m.failure is not None else None
                 controls = self._controls[m.vantage_id]
                 tracker = controls.get((m.target_id, m.kind))
                 if tracker is None:
@@ -101,7 +103,7 @@ class Detector:
                 transition = view.observe(m)
             if transition is not None:
                 events.append(transition)
-        events.extend(self._evaluate(m.vantage_id, now))
+        events.extend(self._evaluate(m.vantage_id, now, failed_control))
         return events
 
     def advance(self, now: datetime) -> list[Event]:
@@ -138,7 +140,11 @@ class Detector:
             self._control_reported[vantage] = {}
         return view
 
-    def _evaluate(self, vantage: str, now: datetime) -> list[OutageEvent]:
+    def _evaluate(
+        self, vantage: str, now: datetime, failed_control: datetime | None = None
+    ) -> list[OutageEvent]:
+        """Judge the vantage now; ``failed_control``: the start of a control probe that failed
+        and was just observed."""
         view = self._views[vantage]
         controls = self._controls[vantage]
         known = [t for t in controls.values() if t.last_grade is not None]
@@ -146,12 +152,14 @@ class Detector:
         suspect = bool(known) and sum(t.last_grade is Grade.FAIL for t in known) >= need
         down = [t for t in known if t.state is TargetState.DOWN]
         offline = bool(known) and len(down) >= need
-        if suspect:
+        if suspect and failed_control is not None:
+            # Judged at each failing control probe, from the domestic answers between the
+            # controls' first failure and this one: while the world was unreachable, not after
+            # it came back (domestic targets answer a probe before the controls do).
             since = min(t.failing_since or now for t in known)
-            self._cut_off[vantage] = self._positions.get(vantage) is Position.INSIDE and self._uplink_proven(
-                view, since
-            )
-        elif not offline:
+            inside = self._positions.get(vantage) is Position.INSIDE
+            self._cut_off[vantage] = inside and self._uplink_proven(view, since, failed_control)
+        elif not suspect and not offline:
             self._cut_off[vantage] = False
         cut_off = self._cut_off[vantage]
         control_verdicts = self._control_verdicts(vantage, view, down, cut_off, now) if offline else {}
@@ -180,8 +188,8 @@ class Detector:
         self._control_reported[vantage] = control_verdicts
         return self._ledger.reconcile(vantage, {**verdicts, **control_verdicts}, ended, now)
 
-    def _uplink_proven(self, view: VantageGroups, since: datetime) -> bool:
-        answering, fresh = view.domestic_answering(since)
+    def _uplink_proven(self, view: VantageGroups, since: datetime, until: datetime) -> bool:
+        answering, fresh = view.domestic_answering(since, until)
         return answering >= self._t.small_group_size and answering >= self._t.domestic_reach_share * fresh
 
     def _control_verdicts(

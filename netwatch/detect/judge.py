@@ -156,7 +156,7 @@ class Judge:
             key=key,
             layer=layer,
             fraction=round(min(1.0, fraction), 4),
-            country=self._country(key, g),
+            country=self.country_of(key, g),
             start=self._start_window(key, g, wanted, since),
             layer_since=held[1],
             affected=affected,
@@ -205,7 +205,8 @@ class Judge:
                     units.append((fam, c))
         return units
 
-    def _country(self, key: GroupKey, g: Tally) -> str:
+    def country_of(self, key: GroupKey, g: Tally) -> str:
+        """The most common country label among the group's members (cached)."""
         country = self.country.get(key)
         if country is None:
             country = self.country[key] = most_common(self._labels[m].country for m in g.members)
@@ -262,6 +263,14 @@ class Judge:
             own.index.remove(before[1])
         if after[0] is own.wanted and after[1] is not None:
             own.index.add(after[1])
+
+    def track_lost(self, key: GroupKey, members: set[MemberKey] | None) -> None:
+        """Set (None: drop) the members whose recoveries date the end of ``key``'s verdict, for a
+        verdict not judged here (interference)."""
+        if members is None:
+            self._lost.pop(key, None)
+        else:
+            self._lost[key] = set(members)
 
     def end_window(self, key: GroupKey, verdict: Verdict, now: datetime) -> Window:
         """When a reported verdict ended, from the recoveries of the members it lost."""
