@@ -189,8 +189,16 @@ class Detector:
         return self._ledger.reconcile(vantage, {**verdicts, **control_verdicts}, ended, now)
 
     def _uplink_proven(self, view: VantageGroups, since: datetime, until: datetime) -> bool:
-        answering, fresh = view.domestic_answering(since, until)
-        return answering >= self._t.small_group_size and answering >= self._t.domestic_reach_share * fresh
+        """Of the domestic subjects (with a country label) whose latest measurement started in
+        ``[since, until]``, at least ``small_group_size`` and ``domestic_reach_share`` are
+        reachable (up or degraded) with a latest measurement that did not fail. O(members)."""
+        fresh = [
+            t.state in (TargetState.UP, TargetState.DEGRADED) and t.last_grade is not Grade.FAIL
+            for key, t in view.trackers.items()
+            if view.labels[key].country and t.last_started is not None and since <= t.last_started <= until
+        ]
+        answering, t = sum(fresh), self._t
+        return answering >= t.small_group_size and answering >= t.domestic_reach_share * len(fresh)
 
     def _control_verdicts(
         self, vantage: str, view: VantageGroups, down: list[Tracker], cut_off: bool, now: datetime

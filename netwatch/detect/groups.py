@@ -57,9 +57,6 @@ class VantageGroups:
         self._bin: int | None = None
         self._everything = True
         self._interference = Interference(self._groups_of)
-        self._injected: set[GroupKey] = set()  # groups whose verdict is interference evidence
-        self._injected_since: dict[GroupKey, datetime] = {}
-        self._withdrawn: set[GroupKey] = set()  # injected verdicts withdrawn this evaluation
         # Set by the detector to each moment this (inside) vantage is cut off from the world:
         # groups of sites abroad (no country label) are behind the border, and the cut is their
         # outage — also for ``layer_settle_s`` after it, while their members clear hysteresis.
@@ -135,17 +132,6 @@ class VantageGroups:
         counts = ((k, g.total) for k, g in self.tallies.items())
         return {k: (c.up + c.degraded) / c.known for k, c in counts if c.known}
 
-    def domestic_answering(self, since: datetime, until: datetime) -> tuple[int, int]:
-        """(answering, measured): of the domestic subjects (with a country label) whose latest
-        measurement started in ``[since, until]``, those reachable (up or degraded) whose latest
-        measurement did not fail, and all of them. O(members)."""
-        fresh = [
-            t.state in (TargetState.UP, TargetState.DEGRADED) and t.last_grade is not Grade.FAIL
-            for key, t in self.trackers.items()
-            if self.labels[key].country and t.last_started is not None and since <= t.last_started <= until
-        ]
-        return sum(fresh), len(fresh)
-
     def evaluate(self, now: datetime) -> tuple[dict[GroupKey, Verdict], dict[GroupKey, Window]]:
         """Judge the groups that may have changed; return (reported verdicts, end windows of
         verdicts that ended)."""
@@ -173,11 +159,9 @@ class VantageGroups:
         self._inject(todo, now)
         reported = self._select(todo, now)
         ended = {k: judge.end_window(k, v, now) for k, v in self.reported.items() if k not in reported}
-        for key in self._withdrawn:
-            self._injected_since.pop(key, None)
+        for key in self._interference.settle():
             if key not in self._raw:
                 judge.track_lost(key, None)
-        self._withdrawn.clear()
         for key, verdict in reported.items():
             self._recent[key] = now
             judge.first_reported.setdefault(key, now)
@@ -197,17 +181,16 @@ class VantageGroups:
     def _inject(self, todo: set[GroupKey], now: datetime) -> None:
         """Make the narrowest group holding each interference layer's members a verdict
         (``interference.py``) unless it is judged out on its own; withdraw stale ones."""
-        chosen = self._interference.choice()
-        for key in sorted(self._injected - set(chosen)):
-            self._injected.discard(key)
-            self._withdrawn.add(key)
+        interference = self._interference
+        chosen = interference.choice()
+        for key in interference.withdraw(chosen):
             self._raw.pop(key, None)
             self._broad_raw.discard(key)
             todo.add(key)
         for key, layer in chosen.items():
-            if key in self._raw and key not in self._injected:
+            if key in self._raw and key not in interference.injected:
                 continue
-            members = self._interference.members[layer]
+            members = interference.members[layer]
             g = self.tallies[key]
             self._raw[key] = interference_verdict(
                 key,
@@ -218,8 +201,7 @@ class VantageGroups:
                 country=self._judge.country_of(key, g),
                 evidence_cap=self._t.evidence_cap,
             )
-            self._injected.add(key)
-            self._judge.since[key] = self._injected_since.setdefault(key, now)
+            self._judge.since[key] = interference.inject(key, now)
             self._judge.track_lost(key, members)
             if RANK[key[0]] < NARROWEST:
                 self._broad_raw.add(key)
@@ -230,7 +212,7 @@ class VantageGroups:
         return verdict is not None and verdict.layer is Layer.THROTTLING
 
     def _record(self, key: GroupKey, outcome: Outcome) -> None:
-        self._injected.discard(key)
+        self._interference.injected.discard(key)
         if isinstance(outcome, Verdict):
             self._raw[key] = outcome
             self._unknown.discard(key)

@@ -14,6 +14,7 @@ reason is reported instead, and narrower records inside it are explained).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from netwatch.detect.tally import Facts
 from netwatch.detect.tracker import Tracker
@@ -31,6 +32,32 @@ class Interference:
         self._groups_of = groups_of
         self.members: dict[Layer, set[MemberKey]] = {layer: set() for layer in INTERFERENCE}
         self._choice: dict[Layer, GroupKey] | None = {}
+        # Groups whose current verdict is interference evidence (a verdict judged on its own
+        # takes over: the caller discards it here), since when, and those withdrawn lately.
+        self.injected: set[GroupKey] = set()
+        self._since: dict[GroupKey, datetime] = {}
+        self._withdrawn: set[GroupKey] = set()
+
+    def inject(self, key: GroupKey, now: datetime) -> datetime:
+        """``key`` carries an interference verdict now; return since when it has."""
+        self.injected.add(key)
+        return self._since.setdefault(key, now)
+
+    def withdraw(self, chosen: Mapping[GroupKey, Layer]) -> list[GroupKey]:
+        """The injected groups no longer chosen (their verdicts must go), sorted."""
+        gone = sorted(self.injected - set(chosen))
+        self.injected.difference_update(gone)
+        self._withdrawn.update(gone)
+        return gone
+
+    def settle(self) -> list[GroupKey]:
+        """After an evaluation: forget the groups withdrawn during it (their end windows were
+        taken); return them, sorted."""
+        gone = sorted(self._withdrawn)
+        for key in gone:
+            self._since.pop(key, None)
+        self._withdrawn.clear()
+        return gone
 
     def update(self, member: MemberKey, old: Facts, new: Facts) -> None:
         """A member's facts changed."""
