@@ -147,6 +147,13 @@ def mobile_slow(t: Tgt) -> Result | None:
     return Result(duration_s=8.0) if t.labels.network_type is NetworkType.MOBILE else None
 
 
+def mobile_throttle(t: Tgt) -> Result | None:
+    """256 kbit/s on mobile networks: lookups and connects slow, page loads time out."""
+    if t.labels.network_type is not NetworkType.MOBILE:
+        return None
+    return Result(Failure.HTTP_TIMEOUT, 5.0) if t.kind == "http" else Result(duration_s=3.0)
+
+
 def mobile_cut(t: Tgt) -> Result | None:
     if t.labels.network_type is not NetworkType.MOBILE:
         return None

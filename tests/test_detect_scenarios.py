@@ -25,6 +25,7 @@ from detect_world import (
     hang_allow_list,
     mobile_cut,
     mobile_slow,
+    mobile_throttle,
     national_hang,
     national_tls_block,
     national_web_cut,
@@ -157,6 +158,16 @@ SITE_SCENARIOS: dict[str, tuple[tuple[tuple[str, str], ...], Phases, float, Expe
         [(0, []), (H, [probe_of("dns", {"msg-1"}, Failure.DNS_BOGON_ANSWER)]), (2 * H, [])],
         3 * H,
         [("target", "msg-1/dns", "dns_tampering", H, 2 * H)],
+    ),
+    "dns+http+tcp: mobile throttled (page loads time out), then cut": (
+        # What still answers is slow while the web probes time out: throttling, not a cut.
+        (DNS, HTTP, TCP),
+        [(0, []), (H, [mobile_throttle]), (2 * H, [mobile_cut]), (3 * H, [])],
+        4 * H,
+        [
+            ("network_type", "mobile", "throttling", H, 2 * H),
+            ("network_type", "mobile", "blackout", 2 * H, 3 * H),
+        ],
     ),
     "dns+http+https: only TLS times out": (
         (DNS, HTTP, HTTPS),

@@ -34,6 +34,8 @@ _PARTS = {
 }
 _PART_INDEX = {scope: tuple(DIMENSIONS.index(d) for d in dims) for scope, dims in _PARTS.items()}
 
+# Layers a throttle can produce when the slowest probes time out (not interference evidence).
+_SLOWED = frozenset({Layer.TCP_IP, Layer.TLS, Layer.DNS, Layer.BLACKOUT})
 Outcome = Verdict | bool | None  # a verdict, False (fine) or None (too little known: keep the last)
 _Share = tuple[float, int, Counts]  # a unit's share lost (or degraded), its index, its counts
 _Sample = tuple[tuple[Baseline, Baseline], float, float]  # its baselines, reach, degraded share
@@ -144,6 +146,11 @@ class Judge:
         else:
             dns = g.family_counts(Family.DNS)
             layer = classify(g.families, g.service_reachable, dns.known if dns else 0, dns.down if dns else 0)
+            reachable, slowed = g.total.up + g.total.degraded, g.total.degraded + g.slowing
+            if layer in _SLOWED and reachable and slowed >= t.throttle_threshold * reachable:
+                # What still answers is slow (degraded, or up with a slow latest probe): the
+                # probes that fail are timing out under a throttle, not cut off.
+                layer = Layer.THROTTLING
         held = self._layer_since.get(key)
         if held is None or held[0] is not layer:
             windows = [w for w in (self._trackers[m].window for m in g.members) if w is not None]

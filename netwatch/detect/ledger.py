@@ -142,10 +142,9 @@ class Ledger:
                 reasons.append("layer revised")
             else:
                 if record.pending is None or record.pending[0] is not layer:
-                    # A loss after throttling dates from its first failure; other changes from
-                    # the member change that flipped the classification.
-                    since = v.start if old.layer is Layer.THROTTLING else v.layer_since
-                    record.pending = (layer, now, since)
+                    # Dated by the member change that flipped the classification (probes timing
+                    # out under a throttle are not the start of the cut that follows it).
+                    record.pending = (layer, now, v.layer_since)
                 if (now - record.pending[1]).total_seconds() >= self._t.layer_settle_s:
                     since = record.pending[2]
                     closed = self._close(key, since, now, "layer changed")

@@ -31,6 +31,7 @@ class Facts:
     family: Layer | None  # failure family of the latest failure, only while down
     failing: bool  # latest measurement not ok, or state neither up nor unknown
     answering: bool  # reachable (up or degraded) and its latest measurement did not fail
+    slowing: bool  # still up, but its latest measurement was slow or partial
 
 
 def facts_of(tracker: Tracker) -> Facts:
@@ -40,10 +41,11 @@ def facts_of(tracker: Tracker) -> Facts:
         family(tracker.last_failure) if state is TargetState.DOWN else None,
         tracker.last_grade not in (Grade.OK, None) or state not in (TargetState.UP, None),
         state in REACHABLE and tracker.last_grade is not Grade.FAIL,
+        state is TargetState.UP and tracker.last_grade is Grade.DEGRADED,
     )
 
 
-UNKNOWN = Facts(None, None, False, False)
+UNKNOWN = Facts(None, None, False, False, False)
 
 
 def parts_of(labels: Labels) -> tuple[str, ...]:
@@ -131,6 +133,8 @@ class Tally:
     only: Family | None = None
     by_family: dict[Family, Counts] = field(default_factory=dict)
     failing: int = 0
+    # Members up whose latest measurement was slow (on their way to degraded).
+    slowing: int = 0
     families: dict[Layer, int] = field(default_factory=dict)
     # Members whose success shows a service answered end to end (http) with a known state, and
     # those of them answering (``Facts.answering``); tcp members answering.
@@ -195,6 +199,8 @@ class Tally:
         """Add (sign 1) or remove (sign -1) one member's contribution."""
         if f.failing:
             self.failing += sign
+        if f.slowing:
+            self.slowing += sign
         state = f.state
         if state is None:
             return
