@@ -130,6 +130,7 @@ def test_probes_see_a_healthy_lab(lab: Any) -> None:
     assert probe(lab, "dns", {"name": "egov.kz", "resolvers": ISP + AUTH})["failure"] is None
 
 
+@pytest.mark.lab_range_reachable
 def test_leak_guard_fails_fast_from_the_root_namespace(lab: Any) -> None:
     started = time.monotonic()
     with pytest.raises(OSError) as caught:
