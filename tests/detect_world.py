@@ -232,3 +232,12 @@ def probe_of(suffix: str, sites: set[str], failure: Failure) -> Fault:
         return Result(failure, 0.3) if t.id.endswith(f"/{suffix}") and site(t) in sites else None
 
     return fault
+
+
+def region_slow(region: str) -> Fault:
+    """Sites in ``region`` answer, slowly (first answers after a cut: retransmitted SYNs)."""
+
+    def fault(t: Tgt) -> Result | None:
+        return Result(duration_s=8.0) if t.labels.region == region else None
+
+    return fault

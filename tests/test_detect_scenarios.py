@@ -31,6 +31,7 @@ from detect_world import (
     national_web_cut,
     probe_of,
     region_cut,
+    region_slow,
     resolver_dead,
     run,
     site_world,
@@ -61,6 +62,13 @@ SCENARIOS: dict[str, tuple[Phases, float, Expected]] = {
         [(0, []), (H + 1, [region_cut("KZ-47", 0.9 * INTERVAL)]), (2 * H + 1, [])],
         3 * H,
         [("region", "KZ-47", "tcp_ip", H + 1, 2 * H + 1)],
+    ),
+    "regional cut whose sites answer slowly at first": (
+        # Recovering members pass through degraded (and the group's layer through others) for a
+        # few probes: the end is when they stopped failing, not when they were fast again.
+        [(0, []), (H, [region_cut("KZ-47")]), (2 * H, [region_slow("KZ-47")]), (2 * H + 4 * INTERVAL, [])],
+        3 * H,
+        [("region", "KZ-47", "tcp_ip", H, 2 * H)],
     ),
     "mobile throttling then cut": (
         [(0, []), (H, [mobile_slow]), (2 * H, [mobile_cut]), (3 * H, [])],

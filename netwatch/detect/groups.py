@@ -94,7 +94,7 @@ class VantageGroups:
                 tally.changed.add(member)
                 tally.version += 1
                 tally.move(old.state, window, facts.state, tracker.window)
-                self._judge.moved(key, member, (old.state, window), (facts.state, tracker.window))
+                self._judge.starts.moved(key, member, (old.state, window), (facts.state, tracker.window))
         self._dirty.update(groups)
         return True
 
@@ -115,7 +115,7 @@ class VantageGroups:
             tally.version += 1
             self._judge.reset_baseline(key)
             self._judge.country.pop(key, None)
-        self._judge.first_version += 1
+        self._judge.starts.first_version += 1
         self._dirty.update(groups)
         return tracker
 
@@ -164,15 +164,15 @@ class VantageGroups:
                 judge.track_lost(key, None)
         for key, verdict in reported.items():
             self._recent[key] = now
-            judge.first_reported.setdefault(key, now)
+            judge.starts.first_reported.setdefault(key, now)
             old = self.reported.get(key)
             if old is None or old.layer is not verdict.layer:
                 self._next.add(key)
         self._next.update(ended)
         for key in ended:
-            del judge.first_reported[key]
+            del judge.starts.first_reported[key]
         if ended:
-            judge.first_version += 1
+            judge.starts.first_version += 1
             self._next.update(self._raw)
         judge.retired.clear()
         self.reported = reported

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from netwatch.detect.baseline import Baseline
 from netwatch.detect.classify import Family, classify
-from netwatch.detect.tally import DIMENSIONS, REACHABLE, Counts, Tally, WindowIndex
+from netwatch.detect.start import StartWindows
+from netwatch.detect.tally import DIMENSIONS, REACHABLE, Counts, Tally
 from netwatch.detect.thresholds import Thresholds
 from netwatch.detect.tracker import Tracker, Window
 from netwatch.detect.verdict import GroupKey, MemberKey, Verdict, bounds, most_common
@@ -39,28 +40,6 @@ _SLOWED = frozenset({Layer.TCP_IP, Layer.TLS, Layer.DNS, Layer.BLACKOUT})
 Outcome = Verdict | bool | None  # a verdict, False (fine) or None (too little known: keep the last)
 _Share = tuple[float, int, Counts]  # a unit's share lost (or degraded), its index, its counts
 _Sample = tuple[tuple[Baseline, Baseline], float, float]  # its baselines, reach, degraded share
-_Seen = tuple[TargetState | None, Window | None]  # a member's state and window
-
-
-class _Own:
-    """Windows of a group's affected members outside the records reported before it went out
-    (``explained``), valid while ``stamp`` (since, wanted state, first-report version) holds."""
-
-    __slots__ = ("explained", "index", "stamp", "wanted")
-
-    def __init__(
-        self, stamp: tuple[datetime, TargetState, int], wanted: TargetState, explained: set[MemberKey]
-    ):
-        self.stamp = stamp
-        self.wanted = wanted
-        self.explained = explained
-        self.index = WindowIndex()
-
-
-def bounds_or_fail(window: Window | None) -> Window:
-    if window is None:
-        raise ValueError("a group out with no affected member")
-    return window
 
 
 class Judge:
@@ -85,9 +64,6 @@ class Judge:
         # Majority country of each group's members; dropped when a member joins.
         self.country: dict[GroupKey, str] = {}
         self.since: dict[GroupKey, datetime] = {}
-        self.first_reported: dict[GroupKey, datetime] = {}
-        # Bumped when a record ends or a member joins: cached start windows may date differently.
-        self.first_version = 0
         self.due: list[tuple[datetime, GroupKey]] = []
         self.rebased: set[GroupKey] = set()
         # Per group and unit (all members: None; or a probe-kind family): reach and degraded share.
@@ -96,7 +72,11 @@ class Judge:
         self._lost: dict[GroupKey, set[MemberKey]] = {}
         # Lost sets of groups that turned fine during the current evaluation (their end window).
         self.retired: dict[GroupKey, set[MemberKey]] = {}
-        self._own: dict[GroupKey, _Own] = {}
+        self.starts = StartWindows(trackers, tallies)
+        # The latest layer change of a group out: when, and the layer, layer start and lost
+        # members before it (before the first of changes less than layer_settle_s apart: the
+        # ledger keeps a record's layer until a new one holds that long).
+        self._flipped: dict[GroupKey, tuple[datetime, Layer, Window, set[MemberKey]]] = {}
 
     def reset_baseline(self, key: GroupKey) -> None:
         """A member joined: the group's normal is not known yet."""
@@ -141,34 +121,52 @@ class Judge:
             self.due.append((since + timedelta(seconds=hold), key))
             return False
         affected = counts.down if wanted is TargetState.DOWN else counts.degraded
-        if wanted is TargetState.DEGRADED:
-            layer = Layer.THROTTLING
-        else:
-            dns = g.family_counts(Family.DNS)
-            layer = classify(g.families, g.service_reachable, dns.known if dns else 0, dns.down if dns else 0)
-            reachable, slowed = g.total.up + g.total.degraded, g.total.degraded + g.slowing
-            if layer in _SLOWED and reachable and slowed >= t.throttle_threshold * reachable:
-                # What still answers is slow (degraded, or up with a slow latest probe): the
-                # probes that fail are timing out under a throttle, not cut off.
-                layer = Layer.THROTTLING
-        held = self._layer_since.get(key)
-        if held is None or held[0] is not layer:
-            windows = [w for w in (self._trackers[m].window for m in g.members) if w is not None]
-            held = self._layer_since[key] = (layer, max(windows, key=lambda w: w.at))
-            self._lost[key] = {m for m in g.members if self._trackers[m].state is wanted}
-        else:
-            self._lost[key].update(m for m in g.changed if self._trackers[m].state is wanted)
+        layer = self._layer(g, wanted)
+        held = self._hold_layer(key, g, layer, wanted, now)
         g.changed.clear()
         return Verdict(
             key=key,
             layer=layer,
             fraction=round(min(1.0, fraction), 4),
             country=self.country_of(key, g),
-            start=self._start_window(key, g, wanted, since),
+            start=self.starts.window(key, g, wanted, since),
             layer_since=held[1],
             affected=affected,
             evidence=self._evidence(g, wanted),
         )
+
+    def _layer(self, g: Tally, wanted: TargetState) -> Layer:
+        if wanted is TargetState.DEGRADED:
+            return Layer.THROTTLING
+        dns = g.family_counts(Family.DNS)
+        layer = classify(g.families, g.service_reachable, dns.known if dns else 0, dns.down if dns else 0)
+        reachable, slowed = g.total.up + g.total.degraded, g.total.degraded + g.slowing
+        if layer in _SLOWED and reachable and slowed >= self._t.throttle_threshold * reachable:
+            # What still answers is slow (degraded, or up with a slow latest probe): the probes
+            # that fail are timing out under a throttle, not cut off.
+            return Layer.THROTTLING
+        return layer
+
+    def _hold_layer(
+        self, key: GroupKey, g: Tally, layer: Layer, wanted: TargetState, now: datetime
+    ) -> tuple[Layer, Window]:
+        """Keep the group's layer, its start and the members lost under it current; remember
+        what a layer change replaced (``_flipped``)."""
+        held = self._layer_since.get(key)
+        if held is None or held[0] is not layer:
+            flip = self._flipped.get(key)
+            if held is None:
+                self._flipped.pop(key, None)
+            elif flip is not None and (now - flip[0]).total_seconds() < self._t.layer_settle_s:
+                self._flipped[key] = (now, *flip[1:])  # still the layer before the first change
+            else:
+                self._flipped[key] = (now, held[0], held[1], self._lost[key])
+            windows = [w for w in (self._trackers[m].window for m in g.members) if w is not None]
+            held = self._layer_since[key] = (layer, max(windows, key=lambda w: w.at))
+            self._lost[key] = {m for m in g.members if self._trackers[m].state is wanted}
+        else:
+            self._lost[key].update(m for m in g.changed if self._trackers[m].state is wanted)
+        return held
 
     def _measure(
         self, key: GroupKey, g: Tally, throttled: bool
@@ -244,33 +242,6 @@ class Judge:
                     break
         return tuple(ids[:cap])
 
-    def _start_window(self, key: GroupKey, g: Tally, wanted: TargetState, since: datetime) -> Window:
-        """Members of records reported before this group went out do not date it: a national
-        blackout starts when the fixed networks fail, not when mobile had failed hours earlier."""
-        own = self._own.get(key)
-        stamp = (since, wanted, self.first_version)
-        if own is None or own.stamp != stamp:
-            earlier = [k for k, first in self.first_reported.items() if k != key and first < since]
-            explained = {m for k in earlier for m in self._tallies[k].members}
-            own = self._own[key] = _Own(stamp, wanted, explained)
-            for m in g.members if explained else ():
-                tracker = self._trackers[m]
-                if m not in explained and tracker.state is wanted and tracker.window is not None:
-                    own.index.add(tracker.window)
-        window = own.index.bounds() if own.explained else None
-        # Nothing of its own lost: the affected members date it after all.
-        return window or bounds_or_fail(g.windows[wanted].bounds())
-
-    def moved(self, key: GroupKey, member: MemberKey, before: _Seen, after: _Seen) -> None:
-        """A member of ``key`` changed (state, window): keep its own-loss index current."""
-        own = self._own.get(key)
-        if own is None or not own.explained or member in own.explained:
-            return
-        if before[0] is own.wanted and before[1] is not None:
-            own.index.remove(before[1])
-        if after[0] is own.wanted and after[1] is not None:
-            own.index.add(after[1])
-
     def track_lost(self, key: GroupKey, members: set[MemberKey] | None) -> None:
         """Set (None: drop) the members whose recoveries date the end of ``key``'s verdict, for a
         verdict not judged here (interference)."""
@@ -281,19 +252,30 @@ class Judge:
 
     def end_window(self, key: GroupKey, verdict: Verdict, now: datetime) -> Window:
         """When a reported verdict ended, from the recoveries of the members it lost."""
-        wanted = REACHABLE if verdict.layer is not Layer.THROTTLING else (TargetState.UP,)
         lost = self._lost.get(key) or self.retired.get(key) or set()
+        layer, since = verdict.layer, verdict.layer_since.at
+        flip = self._flipped.pop(key, None)
+        if flip is not None and (now - flip[0]).total_seconds() < self._t.layer_settle_s:
+            # A layer held less than the settle period never replaced the record's: the members
+            # lost before it date the end (a cut's members answering slowly at first).
+            _, layer, window, lost = flip
+            since = window.at
         # Only members lost under the current layer date its end, and only the last cluster of
         # their recoveries (those not before the latest one's lower bound): allow-listed sites
-        # that came back when the regime began say nothing about when it ended. Sorted, so a
-        # tie between equal recovery times resolves the same way in every process.
-        windows = [
-            t.window
-            for t in (self._trackers[m] for m in sorted(lost))
-            if t.state in wanted and t.window is not None and t.window.at > verdict.layer_since.at
-        ]
+        # that came back when the regime began say nothing about when it ended. A member down
+        # recovered when it left ``down`` (slow first answers after a cut do not delay it); one
+        # slowed by a throttle when it is up again. Sorted, so a tie between equal recovery
+        # times resolves the same way in every process.
+        windows = []
+        for t in (self._trackers[m] for m in sorted(lost)):
+            if t.state not in REACHABLE:
+                continue
+            if t.recovered is not None and t.recovered.at > since:
+                windows.append(t.recovered)
+            elif layer is Layer.THROTTLING and t.state is TargetState.UP and t.window and t.window.at > since:
+                windows.append(t.window)
         if not windows:
-            return Window(verdict.layer_since.at, now)
+            return Window(since, now)
         last = max(windows, key=lambda w: w.at)
         floor = last.earliest or last.at
         return bounds([w for w in windows if w.at >= floor])

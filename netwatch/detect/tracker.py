@@ -63,8 +63,10 @@ class Tracker:
         self.last_started: datetime | None = None
         self.last_failure: Failure | None = None
         self.last_reason = "ok"
-        # The window of the latest transition into the current state.
+        # The window of the latest transition into the current state, and of the latest one out
+        # of ``down``.
         self.window: Window | None = None
+        self.recovered: Window | None = None
         self.failing_ids: deque[str] = deque(maxlen=5)
         self._latencies: deque[float] = deque(maxlen=thresholds.latency_window)
         self._grades: deque[Grade] = deque(maxlen=thresholds.latency_window)
@@ -86,7 +88,7 @@ class Tracker:
         evidence about the watched network). Streaks restart; last-good times are kept because
         they still bound when a later change may have happened."""
         self.state = None
-        self.window = None
+        self.window = self.recovered = None
         self._fail_streak = self._bad_streak = self._ok_streak = self._nonfail_streak = 0
 
     @property
@@ -144,6 +146,8 @@ class Tracker:
             measurement_id=m.id,
             earliest=window.earliest,
         )
+        if self.state is TargetState.DOWN:
+            self.recovered = window
         self.state, self.window = target, window
         return transition
 

@@ -1,0 +1,79 @@
+"""When a group's outage started: the start windows of its affected members, less those of
+members already explained by records reported before the group went out.
+
+A national blackout starts when the fixed networks fail, not when mobile had failed hours
+earlier: members of records reported before this group went out do not date it (unless nothing
+of its own was lost). Per group an index of its own affected members' windows is kept current as
+members change (``moved``), valid while (since, wanted state, ``first_version``) holds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from netwatch.detect.tally import Tally, WindowIndex
+from netwatch.detect.tracker import Tracker, Window
+from netwatch.detect.verdict import GroupKey, MemberKey
+from netwatch.model import TargetState
+
+Seen = tuple[TargetState | None, Window | None]  # a member's state and window
+
+
+class _Own:
+    """Windows of a group's affected members outside the records reported before it went out
+    (``explained``), valid while ``stamp`` (since, wanted state, first-report version) holds."""
+
+    __slots__ = ("explained", "index", "stamp", "wanted")
+
+    def __init__(
+        self, stamp: tuple[datetime, TargetState, int], wanted: TargetState, explained: set[MemberKey]
+    ):
+        self.stamp = stamp
+        self.wanted = wanted
+        self.explained = explained
+        self.index = WindowIndex()
+
+
+def bounds_or_fail(window: Window | None) -> Window:
+    if window is None:
+        raise ValueError("a group out with no affected member")
+    return window
+
+
+class StartWindows:
+    """Start windows of one vantage's groups. The caller keeps ``first_reported`` (when each
+    reported group was first reported) and bumps ``first_version`` when a record ends or a member
+    joins (cached windows may date differently then)."""
+
+    def __init__(self, trackers: dict[MemberKey, Tracker], tallies: dict[GroupKey, Tally]) -> None:
+        self._trackers = trackers
+        self._tallies = tallies
+        self.first_reported: dict[GroupKey, datetime] = {}
+        self.first_version = 0
+        self._own: dict[GroupKey, _Own] = {}
+
+    def window(self, key: GroupKey, g: Tally, wanted: TargetState, since: datetime) -> Window:
+        """The start window of ``key``, out (``wanted``: down or degraded) since ``since``."""
+        own = self._own.get(key)
+        stamp = (since, wanted, self.first_version)
+        if own is None or own.stamp != stamp:
+            earlier = [k for k, first in self.first_reported.items() if k != key and first < since]
+            explained = {m for k in earlier for m in self._tallies[k].members}
+            own = self._own[key] = _Own(stamp, wanted, explained)
+            for m in g.members if explained else ():
+                tracker = self._trackers[m]
+                if m not in explained and tracker.state is wanted and tracker.window is not None:
+                    own.index.add(tracker.window)
+        window = own.index.bounds() if own.explained else None
+        # Nothing of its own lost: the affected members date it after all.
+        return window or bounds_or_fail(g.windows[wanted].bounds())
+
+    def moved(self, key: GroupKey, member: MemberKey, before: Seen, after: Seen) -> None:
+        """A member of ``key`` changed (state, window): keep its own-loss index current."""
+        own = self._own.get(key)
+        if own is None or not own.explained or member in own.explained:
+            return
+        if before[0] is own.wanted and before[1] is not None:
+            own.index.remove(before[1])
+        if after[0] is own.wanted and after[1] is not None:
+            own.index.add(after[1])
