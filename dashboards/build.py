@@ -309,7 +309,7 @@ def overview() -> Json:
         "[$__rate_interval]),"
         f' "layer", "$1", "failure", "{LAYER_OF_FAILURE}"))'
         " / on () group_left () "
-        f"sum(changes(netwatch_probe_last_run_timestamp_seconds{{{SUBJECTS}}}[$__rate_interval]))"
+        f"sum(increase(netwatch_probe_runs_total{{{SUBJECTS}}}[$__rate_interval]))"
     )
     panels = [
         row("National state now", 0),
@@ -576,10 +576,8 @@ def overview() -> Json:
             [target(layer_share, "{{layer}}")],
             description=(
                 "Failed probes of the selected subject targets by layer of their failure name (dns_*, tcp_*, "
-                "tls_*, http_*), as a share of the probe runs in the window. Runs are counted from "
-                "changes of "
-                "netwatch_probe_last_run_timestamp_seconds, which assumes each target's probe interval is at "
-                "least the scrape interval."
+                "tls_*, http_*), as a share of the probe runs in the window "
+                "(netwatch_probe_runs_total)."
             ),
             unit="percentunit",
             minmax=(0, 1),
