@@ -184,8 +184,7 @@ class VantageGroups:
         interference = self._interference
         chosen = interference.choice()
         for key in interference.withdraw(chosen):
-            self._raw.pop(key, None)
-            self._broad_raw.discard(key)
+            self._record(key, False)
             todo.add(key)
         for key, layer in chosen.items():
             if key in self._raw and key not in interference.injected:
