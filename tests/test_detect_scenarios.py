@@ -283,6 +283,37 @@ def test_updates_only_for_what_a_reader_cares_about() -> None:
     assert _closed(events)[0].targets_affected > 2 * FRACTION_STEPS  # grown in place, silently
 
 
+def test_region_dark_across_national_episodes_is_its_own_record() -> None:
+    """January 2022 with every site probed three ways: mobile off throughout; one region (Almaty
+    then; KZ-47 here, which has no resolver of its own) dark through two national episodes and
+    the restoration window between them. Its loss is mostly its mobile sites, but its fixed ones
+    are down too: its own record, dated by its own members (not by the mobile cut), ended when
+    its fixed sites came back (its mobile ones stay down with the mobile cut); the second national
+    episode is dated by its own failures, not the region's; one incident."""
+    almaty = region_cut("KZ-47")
+    phases: Phases = [
+        (0, []),
+        (1 * H, [mobile_cut]),
+        (2 * H, [mobile_cut, almaty, national_web_cut]),
+        (3 * H, [mobile_cut, almaty]),
+        (4 * H, [mobile_cut, almaty, national_web_cut]),
+        (5 * H, [mobile_cut]),
+        (6 * H, []),
+    ]
+    _, events, _ = run(phases, 7 * H, thresholds=TH, targets=site_world(DNS, HTTP, TCP))
+    outages = sorted(_closed(events), key=lambda o: (o.started_at, o.scope_type.value))
+    expected = [
+        ("network_type", "mobile", "blackout", 1 * H, 6 * H),
+        ("country", "KZ", "tcp_ip", 2 * H, 3 * H),
+        ("region", "KZ-47", "blackout", 2 * H, 5 * H),
+        ("country", "KZ", "tcp_ip", 4 * H, 5 * H),
+    ]
+    assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [e[:3] for e in expected]
+    for outage, (*_, start, end) in zip(outages, expected, strict=True):
+        _check(outage, start, end)
+    assert len({o.incident_id for o in outages}) == 1
+
+
 def test_episodes_far_apart_are_separate_incidents() -> None:
     phases = [(0, []), (H, [region_cut("KZ-47")]), (2 * H, []), (5 * H, [region_cut("KZ-47")]), (6 * H, [])]
     _, events, _ = run(phases, 7 * H, thresholds=TH)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import heapq
 from datetime import datetime
 
+from netwatch.detect.explain import Explanation
 from netwatch.detect.interference import Interference, interference_verdict
 from netwatch.detect.judge import Judge, Outcome
 from netwatch.detect.tally import UNKNOWN, Facts, Tally, facts_of, parts_of
 from netwatch.detect.thresholds import Thresholds
 from netwatch.detect.tracker import Grade, Tracker, Window
 from netwatch.detect.verdict import NARROWEST, RANK, GroupKey, MemberKey, Verdict, group_keys
-from netwatch.model import Labels, Layer, Measurement, TargetState, Transition
+from netwatch.model import Labels, Layer, Measurement, Transition
 
 
 class VantageGroups:
@@ -57,6 +58,7 @@ class VantageGroups:
         self._bin: int | None = None
         self._everything = True
         self._interference = Interference(self._groups_of)
+        self._explain = Explanation(thresholds, self.trackers, self.tallies, self._supersets)
         # Set by the detector to each moment this (inside) vantage is cut off from the world:
         # groups of sites abroad (no country label) are behind the border, and the cut is their
         # outage — also for ``layer_settle_s`` after it, while their members clear hysteresis.
@@ -164,7 +166,9 @@ class VantageGroups:
                 judge.track_lost(key, None)
         for key, verdict in reported.items():
             self._recent[key] = now
-            judge.starts.first_reported.setdefault(key, now)
+            if key not in judge.starts.first_reported:
+                judge.starts.first_reported[key] = now
+                judge.starts.first_version += 1
             old = self.reported.get(key)
             if old is None or old.layer is not verdict.layer:
                 self._next.add(key)
@@ -243,7 +247,9 @@ class VantageGroups:
         candidates = set(self._waiting) if every else set(self._young)
         for key in todo:
             if key in self._raw:
-                if key in self.reported:
+                if key in self.reported and self._explained_again(key, ordered):
+                    reported.pop(key, None)
+                elif key in self.reported:
                     reported[key] = self._raw[key]
                 elif self._waiting.get(key) != self.tallies[key].version:
                     candidates.add(key)
@@ -263,24 +269,23 @@ class VantageGroups:
     ) -> bool:
         """A new verdict is not reported while a broader out group covers it, nor while (within
         ``layer_settle_s``) a broader group containing it has lost half of the threshold."""
-        if self._border and not self._raw[key].country:
+        if self._border and not self._judge.country_of(key, self.tallies[key]):
             return True
         g = self.tallies[key]
         rank = RANK[key[0]]
-        young = (now - self._judge.since[key]).total_seconds() < self._t.layer_settle_s
-        if young:
-            self._young.add(key)
-        else:
-            self._young.discard(key)
-        # Explained by a broader out group: most of what this one lost sits inside it (a category
-        # of telecom sites during a mobile cut is the mobile cut). Just after any record ended,
-        # its members are still clearing their hysteresis and explain losses the same way.
+        # Young: out, or a member lost, less than the settle period ago (a group explained by a
+        # broader one until its other members went down is forming anew).
+        changes = [self._judge.since[key], *(i.latest() for i in g.windows.values())]
+        young = (now - max(c for c in changes if c is not None)).total_seconds() < self._t.layer_settle_s
+        (self._young.add if young else self._young.discard)(key)
+        # Explained by a broader out group (``explain.py``); just after any record ended, its
+        # members are still clearing their hysteresis and explain losses the same way.
         not_up = len(g.members) - g.total.up
         for other in explainers:
             explains = (RANK[other[0]] < rank and other in self._broad_raw) or (
                 other in recent and other != key
             )
-            if explains and self._not_up_inside(key, g, other, not_up) >= self._t.homogeneity * not_up:
+            if explains and self._explain.covers(key, g, other, not_up):
                 return True
         if young:
             # Failures elsewhere in a broader group may be the same event still arriving as
@@ -290,14 +295,14 @@ class VantageGroups:
                     return True
         return False
 
-    def _not_up_inside(self, key: GroupKey, g: Tally, other: GroupKey, not_up: int) -> int:
-        """How many of ``key``'s members that are not up belong to ``other`` as well."""
-        if other in self._supersets[key]:
-            return not_up
-        o = self.tallies[other]
-        if key in self._supersets[other]:
-            return len(o.members) - o.total.up
-        small, large = (g, o) if len(g.members) <= len(o.members) else (o, g)
-        return sum(
-            1 for m in small.members if m in large.member_set and self.trackers[m].state is not TargetState.UP
+    def _explained_again(self, key: GroupKey, explainers: list[GroupKey]) -> bool:
+        """A reported group whose loss now lies in a broader record reported before it (Almaty's
+        fixed sites back, its mobile ones still down with the mobile cut) has ended."""
+        first = self._judge.starts.first_reported
+        g, rank = self.tallies[key], RANK[key[0]]
+        not_up = len(g.members) - g.total.up
+        return any(
+            RANK[o[0]] < rank and o in self.reported and o in self._broad_raw and first[o] < first[key]
+            and self._explain.covers(key, g, o, not_up)
+            for o in explainers
         )

@@ -73,6 +73,7 @@ class Judge:
         # Lost sets of groups that turned fine during the current evaluation (their end window).
         self.retired: dict[GroupKey, set[MemberKey]] = {}
         self.starts = StartWindows(trackers, tallies)
+        self._home_of: tuple[int, str] | None = None
         # The latest layer change of a group out: when, and the layer, layer start and lost
         # members before it (before the first of changes less than layer_settle_s apart: the
         # ledger keeps a record's layer until a new one holds that long).
@@ -128,7 +129,7 @@ class Judge:
             key=key,
             layer=layer,
             fraction=round(min(1.0, fraction), 4),
-            country=self.country_of(key, g),
+            country=self.country_of(key, g) or self._home(),
             start=self.starts.window(key, g, wanted, since),
             layer_since=held[1],
             affected=affected,
@@ -210,6 +211,14 @@ class Judge:
                     units.append((fam, c))
         return units
 
+    def _home(self) -> str:
+        """The vantage's country (most common among its subjects): a group of sites abroad
+        measured from it (messengers) is an event of that country (its incidents)."""
+        count = len(self._labels)
+        if self._home_of is None or self._home_of[0] != count:
+            self._home_of = (count, most_common(labels.country for labels in self._labels.values()))
+        return self._home_of[1]
+
     def country_of(self, key: GroupKey, g: Tally) -> str:
         """The most common country label among the group's members (cached)."""
         country = self.country.get(key)
@@ -266,6 +275,9 @@ class Judge:
         # recovered when it left ``down`` (slow first answers after a cut do not delay it); one
         # slowed by a throttle when it is up again. Sorted, so a tie between equal recovery
         # times resolves the same way in every process.
+        # Members of the other records open now date those records, not this one (Almaty's
+        # mobile sites come back with the mobile network, after Almaty's own cut ended).
+        lost = (lost - self.starts.explained(key)) or lost
         windows = []
         for t in (self._trackers[m] for m in sorted(lost)):
             if t.state not in REACHABLE:

@@ -1,10 +1,13 @@
 """When a group's outage started: the start windows of its affected members, less those of
-members already explained by records reported before the group went out.
+members already explained by other records.
 
 A national blackout starts when the fixed networks fail, not when mobile had failed hours
-earlier: members of records reported before this group went out do not date it (unless nothing
-of its own was lost). Per group an index of its own affected members' windows is kept current as
-members change (``moved``), valid while (since, wanted state, ``first_version``) holds.
+earlier; Almaty's own outage when its fixed networks fail, not when its mobile sites went down
+with the mobile cut: members of the other records reported (and still open) do not date it
+(unless nothing of its own was lost). Per group an index of its own affected members' windows is
+kept current as members change (``moved``), valid while (since, wanted state,
+``first_version``) holds; the caller bumps ``first_version`` whenever a record is first reported
+or ends.
 """
 
 from __future__ import annotations
@@ -41,9 +44,13 @@ def bounds_or_fail(window: Window | None) -> Window:
 
 
 class StartWindows:
-    """Start windows of one vantage's groups. The caller keeps ``first_reported`` (when each
-    reported group was first reported) and bumps ``first_version`` when a record ends or a member
-    joins (cached windows may date differently then)."""
+    """Start windows of one vantage's groups. The caller keeps ``first_reported`` (the groups
+    reported now, and when each was first reported) and bumps ``first_version`` when that set
+    changes or a member joins (cached windows may date differently then)."""
+
+    def explained(self, key: GroupKey) -> set[MemberKey]:
+        """Members of the other groups reported now."""
+        return {m for k in self.first_reported if k != key for m in self._tallies[k].members}
 
     def __init__(self, trackers: dict[MemberKey, Tracker], tallies: dict[GroupKey, Tally]) -> None:
         self._trackers = trackers
@@ -57,8 +64,7 @@ class StartWindows:
         own = self._own.get(key)
         stamp = (since, wanted, self.first_version)
         if own is None or own.stamp != stamp:
-            earlier = [k for k, first in self.first_reported.items() if k != key and first < since]
-            explained = {m for k in earlier for m in self._tallies[k].members}
+            explained = self.explained(key)
             own = self._own[key] = _Own(stamp, wanted, explained)
             for m in g.members if explained else ():
                 tracker = self._trackers[m]

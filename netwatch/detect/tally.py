@@ -73,6 +73,10 @@ class WindowIndex:
         if w.earliest is not None:
             del self._earliests[bisect_left(self._earliests, w.earliest)]
 
+    def latest(self) -> datetime | None:
+        """The latest ``at`` (None when empty)."""
+        return self._ats[-1] if self._ats else None
+
     def bounds(self) -> Window | None:
         """None when empty."""
         if not self._ats:
