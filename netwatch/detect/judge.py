@@ -102,11 +102,12 @@ class Judge:
                     self.rebased.add(key)
             return False
         # The unit that trips the group: the largest share lost among those spread over it
-        # (ties: all members first, then the families in their fixed order).
-        ranked = out or slow
-        if len(ranked) > 1:
-            ranked = sorted(ranked, key=lambda share: (-share[0], share[1]))
-        tripped = next(((f, c) for f, _, c in ranked if self._spread(key, c, wanted)), None)
+        # (ties: all members first, then the families in their fixed order); no loss spread,
+        # a throttle spread (slow members of a throttled group going down one by one).
+        tripped = self._tripped(key, out, TargetState.DOWN) if out else None
+        if tripped is None and slow:
+            wanted = TargetState.DEGRADED
+            tripped = self._tripped(key, slow, wanted)
         if tripped is None:
             self.since.pop(key, None)
             return False
@@ -135,6 +136,12 @@ class Judge:
             affected=affected,
             evidence=self._evidence(g, wanted),
         )
+
+    def _tripped(
+        self, key: GroupKey, units: list[_Share], wanted: TargetState
+    ) -> tuple[float, Counts] | None:
+        ranked = sorted(units, key=lambda share: (-share[0], share[1]))
+        return next(((f, c) for f, _, c in ranked if self._spread(key, c, wanted)), None)
 
     def _layer(self, g: Tally, wanted: TargetState) -> Layer:
         if wanted is TargetState.DEGRADED:
@@ -228,12 +235,15 @@ class Judge:
 
     def _spread(self, key: GroupKey, c: Counts, wanted: TargetState) -> bool:
         """Most (``homogeneity``) of the unit's known members sit in parts (by region / network
-        type) that lost ``wanted`` themselves."""
-        threshold = self._t.throttle_threshold if wanted is not TargetState.DOWN else self._t.loss_threshold
-        column = 1 if wanted is TargetState.DOWN else 2
+        type) that lost ``wanted`` themselves (throttled: members slow or, slow members going
+        down one by one under a throttle, down)."""
+        down = wanted is TargetState.DOWN
+        threshold = self._t.loss_threshold if down else self._t.throttle_threshold
         for dim in _PART_INDEX.get(key[0], ()):
             in_lost = sum(
-                cell[0] for cell in c.parts[dim].values() if cell[0] and cell[column] / cell[0] >= threshold
+                cell[0]
+                for cell in c.parts[dim].values()
+                if cell[0] and (cell[1] if down else cell[1] + cell[2]) / cell[0] >= threshold
             )
             if in_lost < self._t.homogeneity * c.known:
                 return False
