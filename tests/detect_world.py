@@ -77,6 +77,15 @@ ALLOW_LIST = {"news-1", "news-2", "bank-1"}
 DNS, HTTP, HTTPS, TCP = ("dns", "dns"), ("http", "http"), ("https", "http"), ("tcp", "tcp")
 
 
+def abroad(targets: list[Tgt], cat: str) -> list[Tgt]:
+    """``targets`` with the sites of category ``cat`` hosted abroad (no country, region, ASN or
+    network type: messengers as the lab and the catalog label them)."""
+    return [
+        Tgt(t.id, t.kind, Labels(category=cat, role=t.labels.role)) if t.labels.category == cat else t
+        for t in targets
+    ]
+
+
 def site_world(*probes: tuple[str, str]) -> list[Tgt]:
     """``world()`` with every web site probed several ways: ``<site>/<suffix>`` per probe (a
     DNS question for its name, plain HTTP, HTTPS, a TCP connect), as the lab and the catalog

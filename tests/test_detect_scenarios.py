@@ -19,6 +19,7 @@ from detect_world import (
     T0,
     TCP,
     Fault,
+    abroad,
     allow_list,
     category,
     controls_abroad_cut,
@@ -311,6 +312,25 @@ def test_region_dark_across_national_episodes_is_its_own_record() -> None:
     assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [e[:3] for e in expected]
     for outage, (*_, start, end) in zip(outages, expected, strict=True):
         _check(outage, start, end)
+    assert len({o.incident_id for o in outages}) == 1
+
+
+def test_interference_with_sites_abroad_is_part_of_the_countrys_incident() -> None:
+    """A messenger hosted abroad (no country label) answered with a bogon by the country's
+    resolvers during a regional cut: an event of the watched country, one incident with the cut."""
+    targets = abroad(site_world(DNS, HTTP), "messaging")
+    phases: Phases = [
+        (0, []),
+        (H, [region_cut("KZ-47")]),
+        (H + 600, [region_cut("KZ-47"), probe_of("dns", {"msg-1"}, Failure.DNS_BOGON_ANSWER)]),
+        (2 * H, []),
+    ]
+    _, events, _ = run(phases, 3 * H, thresholds=TH, targets=targets)
+    outages = _closed(events)
+    assert sorted((o.scope_type.value, o.entity, o.layer.value) for o in outages) == [
+        ("region", "KZ-47", "blackout"),
+        ("target", "msg-1/dns", "dns_tampering"),
+    ]
     assert len({o.incident_id for o in outages}) == 1
 
 

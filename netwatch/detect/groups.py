@@ -201,7 +201,7 @@ class VantageGroups:
                 members,
                 trackers=self.trackers,
                 known=g.total.known,
-                country=self._judge.country_of(key, g),
+                country=self._judge.country_of(key, g) or self._judge.home(),
                 evidence_cap=self._t.evidence_cap,
             )
             self._judge.since[key] = interference.inject(key, now)

@@ -130,7 +130,7 @@ class Judge:
             key=key,
             layer=layer,
             fraction=round(min(1.0, fraction), 4),
-            country=self.country_of(key, g) or self._home(),
+            country=self.country_of(key, g) or self.home(),
             start=self.starts.window(key, g, wanted, since),
             layer_since=held[1],
             affected=affected,
@@ -218,7 +218,7 @@ class Judge:
                     units.append((fam, c))
         return units
 
-    def _home(self) -> str:
+    def home(self) -> str:
         """The vantage's country (most common among its subjects): a group of sites abroad
         measured from it (messengers) is an event of that country (its incidents)."""
         count = len(self._labels)
