@@ -163,11 +163,10 @@ def demo_command(
 
     No root, no internet: real DNS and HTTPS servers on 127.x addresses, probed by a real agent.
     """
-    from rich.console import Console  # noqa: PLC0415
-
     from netwatch.demo import default_workdir, run_demo  # noqa: PLC0415
+    from netwatch.outage_table import table_console  # noqa: PLC0415
 
-    raise typer.Exit(run_demo(duration, port, workdir or default_workdir(), Console()))
+    raise typer.Exit(run_demo(duration, port, workdir or default_workdir(), table_console()))
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from netwatch.config import ConfigError, load_config
 from netwatch.export import ExportError, ExportFormat, export_measurements, export_outages
 from netwatch.export.rows import count_measurements
 from netwatch.model import Layer, ScopeType
-from netwatch.outage_table import outage_table
+from netwatch.outage_table import outage_table, table_console
 from netwatch.store import OutageFilter, Store, StoreError, db_path
 from netwatch.timefmt import parse_time
 
@@ -167,9 +167,7 @@ def outages_command(
     where = OutageFilter(since=_time("--since", since, None), open_only=open_only)
     store = _open_store(config, data_dir)
     page = store.outages(where, limit=limit)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
+    console = table_console()
     if not page.outages:
         console.print("no outages match")
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from rich.console import Console
 from rich.table import Table
 
 from netwatch.model import Outage
@@ -47,3 +48,10 @@ def outage_table(outages: Iterable[Outage], now: datetime) -> Table:
             f"{o.targets_affected}/{o.vantages_affected}",
         )
     return table
+
+
+def table_console() -> Console:
+    """A console for tables: a terminal's own width; otherwise (a pipe, a log file) wide enough that
+    no column of the outage table is cut."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
