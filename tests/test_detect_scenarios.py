@@ -71,6 +71,16 @@ SCENARIOS: dict[str, tuple[Phases, float, Expected]] = {
         3 * H,
         [("region", "KZ-47", "tcp_ip", H, 2 * H)],
     ),
+    "short mobile throttle, cut soon after its record opened": (
+        # The cut comes within layer_settle_s of the throttling record opening: still a new
+        # stage (its own record, dated by the cut), not a revision of the throttle's layer.
+        [(0, []), (H, [mobile_slow]), (H + 4 * INTERVAL, [mobile_cut]), (2 * H, [])],
+        3 * H,
+        [
+            ("network_type", "mobile", "throttling", H, H + 4 * INTERVAL),
+            ("network_type", "mobile", "blackout", H + 4 * INTERVAL, 2 * H),
+        ],
+    ),
     "mobile throttling then cut": (
         [(0, []), (H, [mobile_slow]), (2 * H, [mobile_cut]), (3 * H, [])],
         4 * H,

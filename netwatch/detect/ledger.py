@@ -137,7 +137,9 @@ class Ledger:
         reasons: list[str] = []
         if layer is not old.layer:
             young = (now - record.opened_at).total_seconds() < self._t.layer_settle_s
-            if young:
+            # Throttling and a loss are stages, never revisions of each other: a throttle found
+            # late and the cut after it are two records.
+            if young and Layer.THROTTLING not in (layer, old.layer):
                 new_layer, record.pending = layer, None
                 reasons.append("layer revised")
             else:
