@@ -64,7 +64,9 @@ class StartWindows:
         own = self._own.get(key)
         stamp = (since, wanted, self.first_version)
         if own is None or own.stamp != stamp:
-            explained = self.explained(key)
+            # A group of one: excluding its member would leave nothing, which dates it by its
+            # member all the same (and a set per target group would cost memory at scale).
+            explained = self.explained(key) if len(g.members) > 1 else set()
             own = self._own[key] = _Own(stamp, wanted, explained)
             for m in g.members if explained else ():
                 tracker = self._trackers[m]
