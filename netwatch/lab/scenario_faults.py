@@ -34,12 +34,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _as_tuple(value: object) -> object:
-    """Let a single value stand for a one-element list (``regions: KZ-47``)."""
-    return (value,) if isinstance(value, str | int) else value
+class _Lists(_Strict):
+    """A model of list fields, each of which a single value may stand for (``regions: KZ-47``)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _listify(cls, value: object) -> object:
+        return (value,) if isinstance(value, str | int) else value
 
 
-class Select(_Strict):
+class Select(_Lists):
     """A selector in file form (see ``netwatch.lab.topology.Selector``). Every field is a list, or a
     single value; an empty target selects every network inside the country."""
 
@@ -51,11 +55,6 @@ class Select(_Strict):
     positions: tuple[Position, ...] = (Position.INSIDE,)
     hosts: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _listify(cls, value: object) -> object:
-        return _as_tuple(value)
 
     def selector(self) -> Selector:
         return Selector(**self.model_dump())
@@ -117,16 +116,11 @@ class Loss(_FaultBase):
 DnsMode = Literal["timeout", "servfail", "nxdomain", "refused", "bogon"]
 
 
-class Names(_Strict):
+class Names(_Lists):
     """Which names a DNS fault applies to (every name when both are empty)."""
 
     hosts: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _listify(cls, value: object) -> object:
-        return _as_tuple(value)
 
 
 class DnsTamper(_FaultBase):
