@@ -23,7 +23,7 @@ import netwatch
 from netwatch.api import ApiServer, Health, create_api
 from netwatch.api_v1 import build_router
 from netwatch.config import Config, ConfigError
-from netwatch.detection import LAG_MARGIN_S, DetectionService
+from netwatch.detection import DetectionService
 from netwatch.jsonl_sink import JsonLinesSink
 from netwatch.metrics import Metrics
 from netwatch.model import Measurement, Target
@@ -95,7 +95,6 @@ class Agent:
             config.vantage,
             store_path,
             wall=self._clocks.wall,
-            lag_s=_detection_lag(config),
             registry=self.metrics.registry,
             on_store_error=store_error,
         )
@@ -167,7 +166,7 @@ class Agent:
         self.metrics.set_targets(config.targets)  # before the scheduler: new targets' first results count
         result = self.scheduler.apply(config.targets)
         # New thresholds restart the detector (state dropped); equal ones keep its state.
-        self.detection.apply(config.detection, _detection_lag(config))
+        self.detection.apply(config.detection)
         self.notifier.apply(config.notifications)
         log.info(
             "config applied: %d added, %d removed, %d rescheduled",
@@ -235,12 +234,6 @@ class Agent:
                     listener(measurement)
                 except Exception:
                     log.exception("measurement listener %r failed", listener)
-
-
-def _detection_lag(config: Config) -> float:
-    """Seconds detection waits before releasing a measurement: every probe that started earlier
-    has then finished (see ``netwatch.replay`` for why the order matters)."""
-    return max((t.timeout_s for t in config.targets), default=0.0) + LAG_MARGIN_S
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -1,11 +1,13 @@
 """Live detection: the agent's measurement listener around the pure detector, with persistence.
 
-``DetectionService`` is called with every measurement on probe threads. It only buffers them;
-a timer thread releases, every ``pump_every_s`` seconds, the buffered measurements that started at
-least ``lag_s`` ago, in canonical order, through a ``replay.Sequencer`` — the rule that makes
-``netwatch redetect`` reproduce the live result exactly (see ``netwatch.replay``). ``lag_s`` must
-exceed the longest probe timeout, so that every probe that started before a measurement has
-finished by the time it is released; the agent uses the longest timeout plus ``LAG_MARGIN_S``.
+``DetectionService`` is called with every measurement on probe threads, as each probe finishes.
+It only buffers them; a timer thread releases, every ``pump_every_s`` seconds, the buffered
+measurements that finished at least ``lag_s`` ago, in canonical order (by finish time), through a
+``replay.Sequencer`` — the rule that makes ``netwatch redetect`` reproduce the live result exactly
+(see ``netwatch.replay``). ``lag_s`` only has to cover a measurement's trip from its probe's end to
+the listener, so that two results handed over a little out of order are sorted back; the agent
+uses ``LAG_S``. A measurement that arrives later than that is still detected and counted
+(``late``); only there can live and replayed records differ.
 
 Every batch of events is persisted with one ``Store.record`` call: outage records upserted,
 transitions appended, and a notification queued for each outage event in the same transaction.
@@ -31,14 +33,17 @@ from prometheus_client import CollectorRegistry
 from netwatch.detect import Detector, Event, GroupReachability, Thresholds
 from netwatch.detection_metrics import DetectionMetrics
 from netwatch.model import Measurement, Outage, OutageChange, OutageEvent, Vantage
-from netwatch.replay import TICK_S, Sequencer, split
+from netwatch.replay import TICK_S, Sequencer, canonical_key, split
 from netwatch.store import Notification, Store, StoreError
 
 log = logging.getLogger(__name__)
 
-LAG_MARGIN_S = 2.0
-"""Seconds added to the longest probe timeout to get ``lag_s``: covers a measurement's trip from
-its probe's deadline to the listener."""
+LAG_S = 0.5
+"""Seconds a measurement waits after its probe finished before the detector sees it: the trip from
+the probe's end to the listener is milliseconds; this covers a busy interpreter. Part of the alert
+latency (docs/benchmarks.md, "Alerting")."""
+PUMP_EVERY_S = 0.25
+"""Seconds between releases of buffered measurements: the rest of the live detection latency."""
 MAX_UNSAVED = 10_000
 """Events kept for retry while the store fails; beyond that the oldest are dropped (logged)."""
 
@@ -72,11 +77,11 @@ class DetectionService:
         store_path: Path,
         *,
         wall: Callable[[], datetime],
-        lag_s: float,
+        lag_s: float = LAG_S,
         registry: CollectorRegistry | None = None,
         on_store_error: Callable[[str], None] | None = None,
         tick_s: float = TICK_S,
-        pump_every_s: float = 1.0,
+        pump_every_s: float = PUMP_EVERY_S,
         recent: int = 256,
     ) -> None:
         self._thresholds = thresholds
@@ -103,10 +108,10 @@ class DetectionService:
     # -- the listener and its clock -----------------------------------------------------------------
 
     def __call__(self, measurement: Measurement) -> None:
-        """Buffer one measurement (any thread); it is detected once ``lag_s`` has passed."""
+        """Buffer one measurement (any thread); it is detected ``lag_s`` after it finished."""
         with self._lock:
             self._arrivals += 1
-            entry = (measurement.started_at, measurement.id, self._arrivals, measurement)
+            entry = (*canonical_key(measurement), self._arrivals, measurement)
             heapq.heappush(self._buffer, entry)
 
     def start(self) -> None:
@@ -116,7 +121,7 @@ class DetectionService:
         self._thread.start()
 
     def pump(self) -> list[Event]:
-        """Detect every buffered measurement that started at least ``lag_s`` before ``wall()``;
+        """Detect every buffered measurement that finished at least ``lag_s`` before ``wall()``;
         persist and return the events."""
         return self._release(self._wall() - self._lag)
 
@@ -129,11 +134,10 @@ class DetectionService:
             self._thread = None
         return self._release(None)
 
-    def apply(self, thresholds: Thresholds, lag_s: float) -> bool:
+    def apply(self, thresholds: Thresholds) -> bool:
         """A reloaded config. Returns True if ``thresholds`` differ, in which case the detector
         starts afresh: its state (target states, baselines, open records) is dropped, records still
         open stay as stored, and re-learnt outages are new records. Equal thresholds keep it all."""
-        self._lag = timedelta(seconds=lag_s)
         if thresholds == self._thresholds:
             return False
         with self._pump_lock, self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -184,6 +184,11 @@ class Measurement:
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    @property
+    def finished_at(self) -> datetime:
+        """When the probe finished: ``started_at + duration_s`` (the detector's clock reading)."""
+        return self.started_at + timedelta(seconds=self.duration_s)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; ``started_at`` as ISO 8601 UTC with a ``Z`` suffix."""

@@ -1,5 +1,6 @@
-"""Live detection: buffering by start time, persistence with notifications queued once, storage
-failures that never reach the probe threads, threshold reloads, and the exact metrics exposition."""
+"""Live detection: buffering by finish time, the streaming re-order replay uses, persistence
+with notifications queued once, storage failures that never reach the probe threads, threshold
+reloads, and the exact metrics exposition."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.utils import floatToGoString
 
@@ -27,7 +30,7 @@ from netwatch.model import (
     Transition,
     Vantage,
 )
-from netwatch.replay import replay
+from netwatch.replay import canonical, canonical_key, replay
 from netwatch.store import Store, db_path
 
 T0 = datetime(2022, 1, 5, 10, 0, tzinfo=UTC)
@@ -109,15 +112,26 @@ def test_notifications_are_queued_once_when_the_same_events_recur(tmp_path: Path
     assert items[0].payload == again.recent_events()[0].to_dict()
 
 
-def test_measurements_wait_for_the_lag_then_go_in_start_order(tmp_path: Path) -> None:
+def test_measurements_wait_for_the_lag_then_go_in_finish_order(tmp_path: Path) -> None:
     clock = Clock()
     detection = service(tmp_path, clock)
     for m in reversed(HISTORY[:8]):  # two rounds, delivered newest first
         detection(m)
-    clock.now = T0 + timedelta(seconds=16)  # lag 5 s: releases what started up to 11 s past T0
+    clock.now = T0 + timedelta(seconds=16.2)  # lag 5 s: releases what finished up to 11.2 s past T0
     assert [e.measurement_id for e in detection.pump() if isinstance(e, Transition)] == ["a-1", "b-1"]
     clock.now = T0 + timedelta(seconds=30)
     assert [e.measurement_id for e in detection.pump() if isinstance(e, Transition)] == ["c-1", "d-1"]
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 30)), max_size=60))
+def test_canonical_streams_start_order_into_finish_order(probes: list[tuple[int, int]]) -> None:
+    """As stored (by start, ties in insertion order) in, exactly finish-then-id order out."""
+    stream = sorted(
+        (Measurement(id=f"m{i:02d}", target_id="t", kind="tcp", vantage_id="v1",
+                     started_at=T0 + timedelta(seconds=start / 4), duration_s=length / 8, failure=None)
+         for i, (start, length) in enumerate(probes)),
+        key=lambda m: m.started_at)
+    assert [m.id for m in canonical(stream)] == [m.id for m in sorted(stream, key=canonical_key)]
 
 
 def test_a_failing_store_is_counted_and_caught_up_later(tmp_path: Path) -> None:
@@ -143,9 +157,9 @@ def test_new_thresholds_restart_the_detector_equal_ones_keep_it(tmp_path: Path) 
     clock.now = T0 + timedelta(seconds=100)
     detection.pump()
     assert len(detection.active_outages()) == 1
-    assert detection.apply(THRESHOLDS, 5.0) is False
+    assert detection.apply(THRESHOLDS) is False
     assert len(detection.active_outages()) == 1
-    assert detection.apply(THRESHOLDS.model_copy(update={"down_after": 3}), 5.0) is True
+    assert detection.apply(THRESHOLDS.model_copy(update={"down_after": 3})) is True
     assert detection.active_outages() == []
 
 

@@ -18,7 +18,7 @@ class Thresholds(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Per (vantage, target, kind) hysteresis, in consecutive measurements.
-    down_after: int = Field(default=3, ge=1)
+    down_after: int = Field(default=2, ge=1)
     up_after: int = Field(default=2, ge=1)
     # Latency baseline: median of the last ``latency_window`` fast successes; a success slower than
     # max(median x slow_factor, slow_min_s) is "slow" (degraded). Needs latency_min_samples first.

@@ -2,7 +2,8 @@
 
 Each measurement is graded ``ok``, ``degraded`` (partial, or slow against the target's own latency
 baseline) or ``fail``. ``down`` needs ``down_after`` consecutive failures; leaving ``down`` needs
-``up_after`` consecutive non-failures; ``degraded`` needs ``down_after`` consecutive non-ok
+``up_after`` consecutive non-failures, and goes to ``up`` unless the last ``down_after`` of them
+were all non-ok (then ``degraded``); ``degraded`` needs ``down_after`` consecutive non-ok
 measurements and clears after ``up_after`` ok ones.
 
 Uncertainty windows are honest bounds: a good measurement shows the path worked at some moment
@@ -191,9 +192,12 @@ class Tracker:
                 if self.state is None and self._bad_streak >= raise_n:
                     return TargetState.DEGRADED, self._pending_bad
                 return None, None
-            if self._ok_streak >= clear_n:
-                return TargetState.UP, self._pending_nonfail
-            return TargetState.DEGRADED, self._pending_nonfail
+            # Answering again. Slow only if it stays slow as long as degrading from up takes: the
+            # first answers after a cut are often slow (a probe whose SYN was retried, cold caches),
+            # and calling that throttling would add a stage nobody injected.
+            if self._bad_streak >= raise_n:
+                return TargetState.DEGRADED, self._pending_nonfail
+            return TargetState.UP, self._pending_nonfail
         if self.state is TargetState.UP and self._bad_streak >= raise_n:
             return TargetState.DEGRADED, self._pending_bad
         if self.state is TargetState.DEGRADED and self._ok_streak >= clear_n:

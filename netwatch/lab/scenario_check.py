@@ -50,7 +50,8 @@ Problem = tuple[str, str]
 COUNTRY = "KZ"
 MIN_STAGE_INTERVALS = 5
 """The shortest stage (truth window, or gap between two of one group) a scenario may ask a detector
-to resolve, in probe intervals: down_after (3) + up_after (2) consecutive probes."""
+to resolve, in probe intervals: down_after (2) + up_after (2) consecutive probes, plus one for the
+probe in flight when a fault starts or ends (a probe sent just before a cut clears still fails)."""
 SUBJECT_SCOPES = frozenset(ScopeType) - {ScopeType.VANTAGE}
 
 
