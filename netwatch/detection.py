@@ -181,13 +181,15 @@ class DetectionService:
         with self._pump_lock:
             with self._lock:
                 events: list[Event] = []
+                late = self._sequencer.late
                 while self._buffer and (watermark is None or self._buffer[0][0] <= watermark):
-                    late = self._sequencer.late
                     events.extend(self._sequencer.feed(heapq.heappop(self._buffer)[-1]))
-                    if self._sequencer.late != late:
-                        log.warning("a measurement arrived after lag_s; redetect may differ here")
+                late = self._sequencer.late - late
                 outage_events, _ = split(events)
                 self._recent.extend(outage_events)
+            if late:
+                self.metrics.late(late)
+                log.warning("%d measurement(s) reached detection over lag_s late; redetect may differ", late)
             for event in outage_events:
                 if event.change is OutageChange.OPENED:
                     self.metrics.opened(event.outage)

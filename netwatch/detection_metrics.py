@@ -9,6 +9,9 @@
   known state that are reachable from this agent's vantage; groups of every scope but ``target``
   (a single target's reachability is its ``netwatch_probe_success``).
 - ``netwatch_outages_total{scope,layer}``: outage records opened since the agent started.
+- ``netwatch_detection_late_measurements_total``: measurements that reached the detector after one
+  that finished later had been fed (more than ``lag_s`` late): only there may ``netwatch redetect``
+  differ from what the agent recorded live.
 
 Label values are scope types and layers (closed vocabularies) and entities/groups taken from the
 config's labels, target ids and the vantage id.
@@ -26,6 +29,7 @@ from prometheus_client.registry import Collector
 from netwatch.detect import GroupReachability
 from netwatch.metrics import (
     GROUP_REACHABILITY_RATIO,
+    LATE_MEASUREMENTS,
     OUTAGE_ACTIVE,
     OUTAGE_START_EARLIEST,
     OUTAGE_START_TIME,
@@ -84,7 +88,8 @@ class _Collector(Collector):
 
 
 class DetectionMetrics:
-    """Registers the detector's families in ``registry``; ``opened`` counts new records."""
+    """Registers the detector's families in ``registry``; ``opened`` counts new records, ``late``
+    late measurements."""
 
     def __init__(self, registry: CollectorRegistry, state: DetectionState, vantage_id: str) -> None:
         registry.register(_Collector(state, vantage_id))
@@ -94,6 +99,14 @@ class DetectionMetrics:
             ["scope", "layer"],
             registry=registry,
         )
+        self._late = Counter(
+            LATE_MEASUREMENTS,
+            "Measurements fed to the detector after a later-finishing one (live may differ from redetect).",
+            registry=registry,
+        )
+
+    def late(self, count: int) -> None:
+        self._late.inc(count)
 
     def opened(self, outage: Outage) -> None:
         self._opened.labels(outage.scope_type.value, outage.layer.value).inc()

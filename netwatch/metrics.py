@@ -55,6 +55,7 @@ OUTAGE_ACTIVE = "netwatch_outage_active"  # {scope, entity, layer}
 OUTAGE_START_TIME = "netwatch_outage_start_time_seconds"  # {scope, entity, layer}
 OUTAGE_START_EARLIEST = "netwatch_outage_start_earliest_seconds"  # {scope, entity, layer}
 OUTAGES_TOTAL = "netwatch_outages_total"  # {scope, layer}
+LATE_MEASUREMENTS = "netwatch_detection_late_measurements_total"
 # Owned by the notifier (netwatch.notify.metrics):
 NOTIFICATIONS_SENT = "netwatch_notifications_sent_total"  # {destination}
 NOTIFICATIONS_FAILED = "netwatch_notifications_failed_total"  # {destination}

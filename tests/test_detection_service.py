@@ -123,6 +123,21 @@ def test_measurements_wait_for_the_lag_then_go_in_finish_order(tmp_path: Path) -
     assert [e.measurement_id for e in detection.pump() if isinstance(e, Transition)] == ["c-1", "d-1"]
 
 
+def test_a_measurement_handed_over_after_the_lag_is_fed_late_and_counted(tmp_path: Path) -> None:
+    clock = Clock()
+    registry = CollectorRegistry()
+    detection = DetectionService(THRESHOLDS, VANTAGE, db_path(tmp_path), wall=clock, lag_s=5.0,
+                                 registry=registry)
+    for m in HISTORY[:8]:
+        if m.id != "a-1":
+            detection(m)
+    clock.now = T0 + timedelta(seconds=30)
+    detection.pump()
+    detection(HISTORY[4])  # a-1, finished at 10.2 s: over 5 s after c-1 and d-1 were fed
+    detection.pump()
+    assert registry.get_sample_value("netwatch_detection_late_measurements_total") == 1.0
+
+
 @given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 30)), max_size=60))
 def test_canonical_streams_start_order_into_finish_order(probes: list[tuple[int, int]]) -> None:
     """As stored (by start, ties in insertion order) in, exactly finish-then-id order out."""
@@ -203,6 +218,7 @@ class FixedState:
         ]
 
 
+LATE = "netwatch_detection_late_measurements"
 KZ = 'entity="KZ",layer="blackout",scope="country"'
 V1 = 'entity="v1",layer="vantage_offline",scope="vantage"'
 _number: Callable[[float], str] = floatToGoString
@@ -237,10 +253,19 @@ def test_metrics_exposition_is_exact() -> None:
         "# HELP netwatch_outages_created Outage records opened, by scope type and layer.\n"
         "# TYPE netwatch_outages_created gauge\n"
         f'netwatch_outages_created{{layer="blackout",scope="country"}} {_created(registry)}\n'
+        "# HELP netwatch_detection_late_measurements_total Measurements fed to the detector after a "
+        "later-finishing one (live may differ from redetect).\n"
+        "# TYPE netwatch_detection_late_measurements_total counter\n"
+        "netwatch_detection_late_measurements_total 0.0\n"
+        "# HELP netwatch_detection_late_measurements_created Measurements fed to the detector after a "
+        "later-finishing one (live may differ from redetect).\n"
+        "# TYPE netwatch_detection_late_measurements_created gauge\n"
+        f"netwatch_detection_late_measurements_created {_created(registry, LATE)}\n"
     )
 
 
-def _created(registry: CollectorRegistry) -> str:
-    value = registry.get_sample_value("netwatch_outages_created", {"scope": "country", "layer": "blackout"})
+def _created(registry: CollectorRegistry, family: str = "netwatch_outages") -> str:
+    labels = {"scope": "country", "layer": "blackout"} if family == "netwatch_outages" else {}
+    value = registry.get_sample_value(f"{family}_created", labels)
     assert value is not None
     return _number(value)
