@@ -432,7 +432,7 @@ def test_cross_vantage_rules_see_both_vantages(stack: Stack) -> None:
 
 def test_every_shipped_rule_evaluates_without_error(stack: Stack) -> None:
     groups = stack.prom.rule_groups()
-    assert {g["name"] for g in groups} >= {"netwatch-vantages", "netwatch-outages", "netwatch-reachability"}
+    assert {g["name"] for g in groups} >= {"netwatch-settings", "netwatch-outages", "netwatch-reachability"}
     broken = [
         f"{g['name']}/{r['name']}: {r.get('lastError')}"
         for g in groups
