@@ -7,6 +7,8 @@ sleeping. Events are queued exactly as live detection queues them (``detection.n
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ from netwatch.notify.send import IDEMPOTENCY_HEADER
 from netwatch.notify.settings import Destination, Language, Maintenance, Notifications, RateLimit
 from netwatch.notify.worker import SUPPRESSED_KIND, Notifier
 from netwatch.store import Store, db_path
+from netwatch.store import database as store_database
 
 T0 = datetime(2022, 1, 5, 10, 30, tzinfo=UTC)  # Almaty was UTC+6 then
 
@@ -140,6 +143,75 @@ def test_a_national_blackout_is_one_message(store: Store, receiver: WebhookRecei
     assert blocks[0].startswith("■ Outage began: country KZ (national)")  # the national one first
     assert f"… and {301 - MAX_BLOCKS} more outages" in got.body["message"]
     assert store.pending_notifications() == 0
+
+
+def count_transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, one entry per transaction the store commits."""
+    commits: list[str] = []
+    real = store_database.connect
+
+    def traced(path: Path) -> sqlite3.Connection:
+        conn = real(path)
+        conn.set_trace_callback(lambda sql: commits.append(sql) if sql.strip() == "COMMIT" else None)
+        return conn
+
+    monkeypatch.setattr(store_database, "connect", traced)
+    return commits
+
+
+def test_a_grouped_message_marks_its_events_in_one_transaction(
+    store: Store, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(T0)
+    n = notifier(store, settings(receiver), clock)
+    events = [opened(outage(ScopeType.TARGET, f"site-{i}.kz", Layer.TCP_IP)) for i in range(300)]
+    queue(store, clock.now, *events)
+    assert n.run_once() == 0  # claimed (three claim batches) and held
+    clock.advance(31)
+    commits = count_transactions(monkeypatch)
+    assert n.run_once() == 1
+    # claim (nothing new), queue the message, mark the 300 events, claim it, mark it sent:
+    # five transactions, however many events (one per event before the batch).
+    assert len(commits) == 5
+    assert len(receiver.received()) == 1 and store.pending_notifications() == 0
+
+
+def test_suppressed_events_are_settled_together(
+    store: Store, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, registry = Clock(T0), CollectorRegistry()
+    window = Maintenance(start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1), reason="planned")
+    s = settings(receiver, group_window=0, maintenance=[window.model_dump()])
+    n = notifier(store, s, clock, registry)
+    events = [opened(outage(ScopeType.TARGET, f"site-{i}.kz", Layer.TCP_IP)) for i in range(120)]
+    queue(store, clock.now, *events)
+    commits = count_transactions(monkeypatch)
+    assert n.run_once() == 0
+    # claim the 120 events (two batches), queue their 120 records, mark the events delivered
+    assert len(commits) == 4
+    assert sample(registry, "netwatch_notifications_suppressed_total", reason="maintenance") == 120
+    assert store.pending_notifications() == 120  # the records, marked on the next cycle
+    commits.clear()
+    clock.advance(1)
+    assert n.run_once() == 0
+    assert len(commits) == 3  # claim the records (two batches), mark them all
+    assert store.pending_notifications() == 0 and receiver.received() == []
+
+
+def test_events_taken_over_by_another_notifier_are_left_to_it(
+    store: Store, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(T0)
+    n = notifier(store, settings(receiver), clock)
+    queue(store, clock.now, opened(outage()), opened(outage(ScopeType.REGION, "KZ-75")))
+    assert n.run_once() == 0  # both held
+    clock.advance(n.lease_s + 1)  # the claims lapse: another notifier takes the first event
+    (taken,) = store.claim_notifications("other", clock.now, limit=1, lease_s=n.lease_s)
+    with caplog.at_level(logging.WARNING, logger="netwatch.notify.worker"):
+        assert n.run_once() == 1  # both still routed: the message was rendered before
+    assert f"outbox row {taken.id} was claimed by another notifier meanwhile" in caplog.text
+    assert store.pending_notifications() == 1  # the taken row stays the other notifier's
+    assert store.mark_delivered(taken, clock.now)
 
 
 def test_a_receiver_that_is_down_gets_the_message_once_when_back(

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from netwatch.store import (
     StoreError,
     db_path,
 )
+from netwatch.store import database as store_database
 from netwatch.store import measurements as measurement_rows
 from netwatch.store.schema import connect
 
@@ -220,6 +222,78 @@ def test_outbox_claim_lapses_after_lease(tmp_path: Path) -> None:
     (taken,) = store.claim_notifications("w2", NOW + timedelta(seconds=61), lease_s=60)
     assert not store.mark_delivered(item, NOW + timedelta(seconds=62))  # its claim was lost
     assert store.mark_delivered(taken, NOW + timedelta(seconds=62))
+
+
+class _Traced:
+    """Counts the connections ``Store`` opens and the statements run on them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.connections = 0
+        self.statements: list[str] = []
+        real = store_database.connect
+
+        def traced(path: Path) -> sqlite3.Connection:
+            conn = real(path)
+            conn.set_trace_callback(self.statements.append)
+            self.connections += 1
+            return conn
+
+        monkeypatch.setattr(store_database, "connect", traced)
+
+    def count(self, statement: str) -> int:
+        return sum(1 for s in self.statements if s.strip().upper() == statement)
+
+
+def test_outbox_marks_many_delivered_in_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(db_path(tmp_path))
+    for n in range(300):
+        store.enqueue_notification(Notification("k", {"n": n}), NOW)
+    items = store.claim_notifications("w1", NOW, limit=300)
+    assert len(items) == 300
+    assert store.mark_delivered_many([], NOW) == []
+
+    traced = _Traced(monkeypatch)
+    assert store.mark_delivered_many(items, NOW + timedelta(seconds=5)) == []
+    assert (traced.connections, traced.count("BEGIN IMMEDIATE"), traced.count("COMMIT")) == (1, 1, 1)
+    assert store.pending_notifications() == 0
+    with sqlite3.connect(db_path(tmp_path)) as conn:
+        rows = conn.execute("SELECT delivered_at, claimed_at, claimed_by FROM outbox").fetchall()
+    assert rows == [((NOW + timedelta(seconds=5)).timestamp(), None, "w1")] * 300
+    assert store.mark_delivered_many(items, NOW + timedelta(seconds=6)) == items  # delivered once
+    assert store.claim_notifications("w2", NOW + timedelta(days=1)) == []
+
+
+def test_outbox_mark_many_is_all_or_nothing(tmp_path: Path) -> None:
+    store = Store(db_path(tmp_path))
+    for n in range(10):
+        store.enqueue_notification(Notification("k", {"n": n}), NOW)
+    items = store.claim_notifications("w1", NOW)
+    broken = replace(items[5], id=object())  # cannot be bound: fails half-way through the batch
+    with pytest.raises(sqlite3.Error):
+        store.mark_delivered_many([*items[:5], broken, *items[6:]], NOW)
+    assert store.pending_notifications() == 10  # the first five were rolled back with it
+    assert store.mark_delivered_many(items, NOW) == []
+
+
+def test_outbox_mark_many_returns_lapsed_claims_untouched(tmp_path: Path) -> None:
+    store = Store(db_path(tmp_path))
+    for n in range(3):
+        store.enqueue_notification(Notification("k", {"n": n}), NOW)
+    mine = store.claim_notifications("slow-worker", NOW, lease_s=60)
+    (taken,) = store.claim_notifications("w2", NOW + timedelta(seconds=61), limit=1, lease_s=60)
+    assert taken.id == mine[0].id
+
+    assert store.mark_delivered_many(mine, NOW + timedelta(seconds=62)) == [mine[0]]
+    with sqlite3.connect(db_path(tmp_path)) as conn:
+        row = conn.execute(
+            "SELECT claimed_by, delivered_at FROM outbox WHERE id = ?", (taken.id,)
+        ).fetchone()
+    assert row == ("w2", None)  # still w2's to deliver
+    assert store.pending_notifications() == 1
+    assert store.mark_delivered_many([taken], NOW + timedelta(seconds=63)) == []
+    assert store.pending_notifications() == 0
 
 
 def _claim_until_empty(path: Path, worker: str, out: list[int]) -> None:

@@ -6,9 +6,11 @@ Two stages, both through the store's outbox (``netwatch.store.outbox``), so both
    claimed and held for ``group_window`` after the oldest one; then every held event goes into ONE
    message per destination, queued as a ``notify.message`` row (rendered in the destination's
    language, with an idempotency key derived from the event ids) in one transaction, and the events
-   are marked delivered. A national blackout that opens hundreds of records is one message. While
-   the rate limit is spent, events keep gathering and go out together when it allows. Events in a
-   maintenance window are not routed: a ``notify.suppressed`` row records which window and why.
+   are marked delivered in one more (``Store.mark_delivered_many``), however many there are. A
+   national blackout that opens hundreds of records is one message. While the rate limit is spent,
+   events keep gathering and go out together when it allows. Events in a maintenance window are not
+   routed: a ``notify.suppressed`` row records which window and why (all of a cycle's records in one
+   transaction, their events marked delivered in one more).
 2. **Deliver.** ``notify.message`` rows are claimed and sent (``send_apprise``); a failure releases
    the row for a retry after exponential backoff (``Store.mark_failed``), so a receiver that is down
    gets the message when it is back. A row is claimed by one notifier at a time and marked delivered
@@ -28,9 +30,9 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from netwatch.model import OutageEvent
@@ -52,6 +54,17 @@ CLAIM_BATCH = 100
 class _Held:
     item: OutboxItem
     event: OutageEvent
+
+
+@dataclass(slots=True)
+class _Settled:
+    """Rows one cycle settles without sending (suppressed events, suppression records, messages for
+    removed destinations), written together when the cycle's rows are handled: ``records`` queued
+    in one transaction, then ``items`` marked delivered in one more."""
+
+    records: list[Notification] = field(default_factory=list)
+    items: list[OutboxItem] = field(default_factory=list)
+    suppressed: Counter[SuppressReason] = field(default_factory=Counter)
 
 
 class Notifier:
@@ -152,18 +165,33 @@ class Notifier:
 
     def _handle(self, items: list[OutboxItem], now: datetime) -> int:
         delivered = 0
-        for item in items:
-            if item.kind.startswith(EVENT_PREFIXES):
-                self._take_event(item, now)
-            elif item.kind == MESSAGE_KIND:
-                delivered += self._deliver(item, now)
-            elif item.kind == SUPPRESSED_KIND:  # a record, not a message: nothing to send
-                self._store.mark_delivered(item, now)
-            else:
-                self._store.mark_failed(item, f"unknown notification kind {item.kind!r}", now)
+        settled = _Settled()
+        try:
+            for item in items:
+                if item.kind.startswith(EVENT_PREFIXES):
+                    self._take_event(item, now, settled)
+                elif item.kind == MESSAGE_KIND:
+                    delivered += self._deliver(item, now, settled)
+                elif item.kind == SUPPRESSED_KIND:  # a record, not a message: nothing to send
+                    settled.items.append(item)
+                else:
+                    self._store.mark_failed(item, f"unknown notification kind {item.kind!r}", now)
+        finally:  # what was settled before an error is written all the same
+            self._settle(settled, now)
         return delivered
 
-    def _take_event(self, item: OutboxItem, now: datetime) -> None:
+    def _settle(self, settled: _Settled, now: datetime) -> None:
+        """Queue ``settled.records``, then mark ``settled.items`` delivered: two transactions however
+        many rows, in that order so no event is marked delivered without its record."""
+        if settled.records:
+            self._store.record(now, notifications=settled.records)
+        for item in self._store.mark_delivered_many(settled.items, now):
+            log.warning("outbox row %d was claimed by another notifier meanwhile", item.id)
+        if self._metrics is not None:
+            for reason, count in settled.suppressed.items():
+                self._metrics.suppressed.labels(reason.value).inc(count)
+
+    def _take_event(self, item: OutboxItem, now: datetime, settled: _Settled) -> None:
         try:
             event = OutageEvent.from_dict(item.payload)
         except (KeyError, TypeError, ValueError) as exc:
@@ -174,9 +202,9 @@ class Notifier:
         if window is None:
             self._held[item.id] = _Held(item, event)
         else:
-            self._suppress(item, event, window, now)
+            self._suppress(item, event, window, settled)
 
-    def _suppress(self, item: OutboxItem, event: OutageEvent, window: Maintenance, now: datetime) -> None:
+    def _suppress(self, item: OutboxItem, event: OutageEvent, window: Maintenance, settled: _Settled) -> None:
         record = {
             "event_id": item.id,
             "event_kind": item.kind,
@@ -189,12 +217,10 @@ class Notifier:
                 "scopes": list(window.scopes),
             },
         }
-        note = Notification(SUPPRESSED_KIND, record, dedupe_key=f"suppressed:{item.id}")
-        self._store.record(now, notifications=[note])
-        self._store.mark_delivered(item, now)
+        settled.records.append(Notification(SUPPRESSED_KIND, record, dedupe_key=f"suppressed:{item.id}"))
+        settled.items.append(item)
+        settled.suppressed[SuppressReason.MAINTENANCE] += 1
         log.info("notification for %s %s suppressed: %s", item.kind, event.outage.id, window.reason)
-        if self._metrics is not None:
-            self._metrics.suppressed.labels(SuppressReason.MAINTENANCE.value).inc()
 
     def _ready(self, now: datetime) -> bool:
         """Route now? Held events, the window of the oldest passed, somewhere to send, budget left.
@@ -228,26 +254,25 @@ class Notifier:
                 "events": ids,
             }
             notes.append(Notification(MESSAGE_KIND, payload, dedupe_key=f"message:{key}:{dest.key}"))
-        self._store.record(now, notifications=notes)
-        for h in held:
-            if not self._store.mark_delivered(h.item, now):
-                log.warning("outbox row %d was claimed by another notifier meanwhile", h.item.id)
+        # The message is queued in one transaction and all its events marked delivered in one more.
+        self._settle(_Settled(records=notes, items=[h.item for h in held]), now)
         self._held.clear()
         self._routed_at.append(now)
         log.info("%d outage events grouped into one message (%s)", len(held), key)
 
-    def _deliver(self, item: OutboxItem, now: datetime) -> int:
+    def _deliver(self, item: OutboxItem, now: datetime, settled: _Settled) -> int:
         payload = item.payload
         dest = next((d for d in self._settings.destinations if d.key == payload["destination"]), None)
         if dest is None:
             log.warning("message %s: destination %s is no longer configured", item.id, payload["name"])
-            self._store.mark_delivered(item, now)
-            if self._metrics is not None:
-                self._metrics.suppressed.labels(SuppressReason.DESTINATION_REMOVED.value).inc()
+            settled.items.append(item)
+            settled.suppressed[SuppressReason.DESTINATION_REMOVED] += 1
             return 0
         message = Message(payload["title"], payload["body"], Severity(payload["severity"]))
         error = self._send(dest, message, payload["idempotency_key"])
         if error is None:
+            # Marked at once, not with the cycle's batch: the sooner a sent message is marked, the
+            # smaller the window in which a crash makes the next notifier send it again.
             self._store.mark_delivered(item, now)
             if self._metrics is not None:
                 self._metrics.sent.labels(dest.name).inc()

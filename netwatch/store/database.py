@@ -38,6 +38,18 @@ class Store:
         with closing(connect(self.path)) as conn:
             yield conn
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside ``BEGIN IMMEDIATE``: committed on exit, rolled back on any error."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
     # -- measurements (written by MeasurementStore) --------------------------------------------
 
     def measurements(
@@ -70,17 +82,11 @@ class Store:
     ) -> None:
         """Upsert ``outages``, append ``transitions`` and queue ``notifications`` (due at ``now``)
         in one transaction: a notification is never queued for an outage that was not stored."""
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                events.upsert_outages(conn, outages)
-                events.append_transitions(conn, transitions)
-                for note in notifications:
-                    outbox.enqueue(conn, note, now)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._transaction() as conn:
+            events.upsert_outages(conn, outages)
+            events.append_transitions(conn, transitions)
+            for note in notifications:
+                outbox.enqueue(conn, note, now)
 
     def outage(self, outage_id: str) -> Outage | None:
         with self.connect() as conn:
@@ -118,8 +124,15 @@ class Store:
 
     def mark_delivered(self, item: OutboxItem, now: datetime) -> bool:
         """False if the claim on ``item`` lapsed and another worker holds it."""
-        with self.connect() as conn:
-            return outbox.mark_delivered(conn, item, now)
+        return not self.mark_delivered_many([item], now)
+
+    def mark_delivered_many(self, items: Sequence[OutboxItem], now: datetime) -> list[OutboxItem]:
+        """Mark ``items`` delivered in one transaction; return those whose claim lapsed (taken by
+        another worker, or already delivered), which stay as they are. No items, no connection."""
+        if not items:
+            return []
+        with self._transaction() as conn:
+            return outbox.mark_delivered(conn, items, now)
 
     def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> bool:
         """Schedule a retry with exponential backoff; False if the claim lapsed."""

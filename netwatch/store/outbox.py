@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,14 +90,21 @@ def claim(
     return sorted(items, key=lambda item: item.id)  # RETURNING order is unspecified
 
 
-def mark_delivered(conn: sqlite3.Connection, item: OutboxItem, now: datetime) -> bool:
-    """Record delivery; False if ``item``'s claim was lost (expired and taken by another worker)."""
-    cur = conn.execute(
-        "UPDATE outbox SET delivered_at = ?, claimed_at = NULL, last_error = NULL"
-        " WHERE id = ? AND claimed_by = ? AND delivered_at IS NULL",
-        (now.timestamp(), item.id, item.claimed_by),
-    )
-    return cur.rowcount == 1
+def mark_delivered(conn: sqlite3.Connection, items: Iterable[OutboxItem], now: datetime) -> list[OutboxItem]:
+    """Record delivery of ``items`` in the caller's transaction (``Store.mark_delivered_many`` opens
+    one, so N rows cost one commit); return those whose claim was lost (expired and taken by
+    another worker, or already delivered), which are left untouched."""
+    ts = now.timestamp()
+    lost: list[OutboxItem] = []
+    for item in items:
+        cur = conn.execute(
+            "UPDATE outbox SET delivered_at = ?, claimed_at = NULL, last_error = NULL"
+            " WHERE id = ? AND claimed_by = ? AND delivered_at IS NULL",
+            (ts, item.id, item.claimed_by),
+        )
+        if cur.rowcount != 1:
+            lost.append(item)
+    return lost
 
 
 def mark_failed(conn: sqlite3.Connection, item: OutboxItem, error: str, now: datetime) -> bool:
