@@ -1,5 +1,9 @@
 """The namespace backend: build the lab, probe through it with the real probes from inside a lab
-namespace, switch each fault primitive and see the probes' view change, and leave nothing behind."""
+namespace, switch each fault primitive and see the probes' view change, and leave nothing behind.
+
+Other labs may be up on this machine while these tests run (another test process, a benchmark):
+every "nothing left" check looks only at the leftovers of the lab under test (namespaces with its
+tag, its guard route, its processes)."""
 
 from __future__ import annotations
 
@@ -13,12 +17,20 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from netwatch.lab.netns import NetnsLab
-from netwatch.lab.netns_plumbing import cleanup_stale, lab_namespaces, leak_guard_present, netns_available
+from netwatch.lab.netns_plumbing import (
+    cleanup_stale,
+    guard_owner,
+    lab_namespaces,
+    leak_guard_present,
+    leak_guards,
+    netns_available,
+)
 from netwatch.lab.scenario import Cut, DnsTamper, GatewayCut, HttpBlock, Loss, Throttle, TlsIntercept
 from netwatch.lab.scenario_faults import AllowList, Names, Select, VantageOffline
 from netwatch.lab.topology_kz import kazakhstan_lab
@@ -32,68 +44,126 @@ AUTH = [{"address": "10.66.20.54", "label": "authoritative"}]  # .kz, in the dat
 PUBLIC = [{"address": "10.66.200.53", "label": "public"}]  # abroad, what the outside vantage uses
 
 
-def _lab_processes(tag: str) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if tag in line]
+def _namespaces_of(tag: str) -> list[str]:
+    return [n for n in lab_namespaces() if n.startswith(tag)]
 
 
-# -- teardown (run first: no other lab of this process is up yet) ------------------------------------
+def _guards_of(pid: int) -> list[int]:
+    """The leak-guard routes owned by labs of process ``pid``."""
+    return [m for m in leak_guards() if guard_owner(m)[0] == pid]
+
+
+def _lab_range_unreachable() -> bool:
+    """The root namespace refuses a route to a lab address (asks the kernel; sends nothing)."""
+    out = subprocess.run(["ip", "-4", "route", "get", "10.66.20.101"], capture_output=True, text=True,
+                         check=False)
+    return out.returncode != 0 and "no route to host" in out.stderr.lower()
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie nobody has reaped yet (a killed lab's orphans are reparented)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+_CHILD_LABS = """
+    import json, sys, time
+    from netwatch.lab.netns import NetnsLab
+    from netwatch.lab.topology_kz import kazakhstan_lab
+    labs = [NetnsLab(kazakhstan_lab()).up() for _ in range(int(sys.argv[1]))]
+    print(json.dumps({"tags": [lab.tag for lab in labs], "guards": [lab.guard_metric for lab in labs],
+                      "hosts": [h.pid for lab in labs for h in lab.hosts.values()]}), flush=True)
+    time.sleep(600)
+"""
+
+
+def _child_labs(count: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """A process with ``count`` labs up; returns it and its labs' tags, guards and host pids."""
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_CHILD_LABS), str(count)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert line, f"the child's labs did not come up (exit {child.wait()})"
+    return child, json.loads(line)
+
+
+# -- teardown and concurrent labs (run first: no other lab of this process is up yet) ----------------
 
 
 def test_down_leaves_nothing() -> None:
     lab = NetnsLab(kazakhstan_lab())
     with lab:
-        assert leak_guard_present()
-        assert len([n for n in lab_namespaces() if n.startswith(lab.tag)]) >= 16
+        assert leak_guard_present(lab.guard_metric)
+        assert len(_namespaces_of(lab.tag)) >= 16
         lab.faults.apply("t", Throttle(kind="throttle", at=0, rate_kbit=256, delay_ms=50))
         pids = [host.pid for host in lab.hosts.values()]
-    assert not [n for n in lab_namespaces() if n.startswith(lab.tag)]
-    assert not leak_guard_present()
+    assert not _namespaces_of(lab.tag)
+    assert not leak_guard_present(lab.guard_metric)
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     lab.down()  # idempotent
 
 
+def test_two_labs_in_one_process_each_keep_their_own_guard() -> None:
+    first, second = NetnsLab(kazakhstan_lab()), NetnsLab(kazakhstan_lab())
+    with first, second:
+        assert first.tag != second.tag and first.guard_metric != second.guard_metric
+        assert leak_guard_present(first.guard_metric) and leak_guard_present(second.guard_metric)
+        assert len(_namespaces_of(first.tag)) == len(_namespaces_of(second.tag)) >= 16
+        assert not [n for n in cleanup_stale() if n.startswith((first.tag, second.tag))]
+        first.down()  # the first one up goes down first: the second must stay whole and guarded
+        assert not _namespaces_of(first.tag) and not leak_guard_present(first.guard_metric)
+        assert leak_guard_present(second.guard_metric) and _lab_range_unreachable()
+        assert len(_namespaces_of(second.tag)) >= 16
+        assert second.hosts and all(host.process.poll() is None for host in second.hosts.values())
+    assert not _namespaces_of(second.tag) and not leak_guard_present(second.guard_metric)
+
+
+def test_labs_of_two_processes_are_independent() -> None:
+    child, theirs = _child_labs(1)
+    try:
+        tag, guard = theirs["tags"][0], theirs["guards"][0]
+        with NetnsLab(kazakhstan_lab()) as mine:  # up() runs cleanup_stale: the child's lab is live
+            assert _namespaces_of(tag) and leak_guard_present(guard)
+            assert leak_guard_present(mine.guard_metric) and mine.guard_metric != guard
+        assert not _namespaces_of(mine.tag) and not leak_guard_present(mine.guard_metric)
+        assert len(_namespaces_of(tag)) >= 16 and leak_guard_present(guard) and _lab_range_unreachable()
+        assert not [n for n in cleanup_stale() if n.startswith(tag)]
+        assert len(_namespaces_of(tag)) >= 16 and leak_guard_present(guard)
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(30)
+    assert not _namespaces_of(tag) and not _guards_of(child.pid)
+
+
 def test_sigkill_then_cleanup_stale_removes_everything() -> None:
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
-        import time
-        from netwatch.lab.netns import NetnsLab
-        from netwatch.lab.topology_kz import kazakhstan_lab
-        NetnsLab(kazakhstan_lab()).up()
-        print("up", flush=True)
-        time.sleep(600)
-    """)], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "up"
-    tag = f"nwlab-{child.pid}-"
-    assert [n for n in lab_namespaces() if n.startswith(tag)]
+    child, theirs = _child_labs(1)
+    tag = theirs["tags"][0]
+    namespaces = set(_namespaces_of(tag))
+    assert len(namespaces) >= 16 and _guards_of(child.pid) == theirs["guards"]
     child.send_signal(signal.SIGKILL)
     child.wait()
-    removed = cleanup_stale()
-    assert all(n.startswith(tag) for n in removed) and removed
-    assert not [n for n in lab_namespaces() if n.startswith(tag)]
-    assert not leak_guard_present()
+    assert namespaces <= set(cleanup_stale())  # (and whatever other dead labs left)
+    assert not _namespaces_of(tag)
+    assert not _guards_of(child.pid)
     deadline = time.monotonic() + 5
-    while _lab_processes("netwatch.lab.server_host") and time.monotonic() < deadline:
+    while not all(_dead(pid) for pid in theirs["hosts"]) and time.monotonic() < deadline:
         time.sleep(0.1)  # orphaned hosts see stdin EOF and exit; cleanup_stale killed the rest
-    assert not _lab_processes("netwatch.lab.server_host")
+    assert all(_dead(pid) for pid in theirs["hosts"])
 
 
-def test_sigterm_tears_down() -> None:
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
-        import time
-        from netwatch.lab.netns import NetnsLab
-        from netwatch.lab.topology_kz import kazakhstan_lab
-        NetnsLab(kazakhstan_lab()).up()
-        print("up", flush=True)
-        time.sleep(600)
-    """)], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline().strip() == "up"
+def test_sigterm_tears_down_every_lab_of_the_process() -> None:
+    child, theirs = _child_labs(2)
+    assert len(_guards_of(child.pid)) == 2
     child.send_signal(signal.SIGTERM)
     assert child.wait(30) == -signal.SIGTERM
-    assert not [n for n in lab_namespaces() if n.startswith(f"nwlab-{child.pid}-")]
-    assert not leak_guard_present()
+    assert not _namespaces_of(f"nwlab-{child.pid}-")
+    assert not _guards_of(child.pid)
+    assert all(_dead(pid) for pid in theirs["hosts"])
 
 
 # -- the running lab ---------------------------------------------------------------------------------

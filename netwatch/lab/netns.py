@@ -3,11 +3,15 @@
 Layout: three router namespaces, ``core`` (the national backbone) - ``igw`` (the international
 gateway) - ``world``; every domestic network hangs off ``core`` by a veth link, every foreign one
 off ``world``. There are no default routes anywhere, only routes for the lab range, and nothing is
-linked to the root namespace, whose only change is the unreachable leak-guard route. Each network
-with servers runs one ``netwatch.lab.server_host`` process; ``core`` also runs the censor.
+linked to the root namespace, whose only change is the lab's own unreachable leak-guard route. Each
+network with servers runs one ``netwatch.lab.server_host`` process; ``core`` also runs the censor.
 
-Use as a context manager; teardown (``down``) also runs on SIGTERM/SIGHUP, at interpreter exit, and
-``cleanup_stale`` removes what a killed run left behind. ``faults`` applies and clears faults.
+Several labs may be up at once, in other processes or in this one: each has its own namespace names
+(``tag``) and its own guard route (``guard_metric``), see ``netns_plumbing``.
+
+Use as a context manager; teardown (``down``) also runs on SIGTERM/SIGHUP (one handler per process
+tears down every lab of the process), at interpreter exit, and ``cleanup_stale`` removes what a
+killed run left behind. ``faults`` applies and clears faults.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from typing import Any
 from netwatch.lab.faults_netns import NetnsFaults
 from netwatch.lab.host_process import HostProcess
 from netwatch.lab.netns_plumbing import (
-    PREFIX,
     add_leak_guard,
     check_range_unused,
+    claim_slot,
     cleanup_stale,
-    remove_leak_guard_if_unused,
+    guard_metric,
+    lab_tag,
+    release_slot,
+    remove_leak_guard,
     remove_namespace,
     run,
 )
@@ -41,6 +48,9 @@ ROUTERS = ("core", "igw", "world")
 CORE_IGW = ("10.66.126.1", "10.66.126.2")  # /30 between core and igw
 IGW_WORLD = ("10.66.254.1", "10.66.254.2")  # /30 between igw and world
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_live: list[NetnsLab] = []  # labs of this process that are up, in the order they came up
+_previous: dict[int, Any] = {}  # the handlers ours replaced, while ours are installed
+_live_lock = threading.RLock()
 
 
 class NetnsLab:
@@ -48,16 +58,32 @@ class NetnsLab:
 
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
-        self.tag = f"{PREFIX}{os.getpid()}-"
         self.pki = LabPKI()
         self.hosts: dict[str, HostProcess] = {}
         self.faults = NetnsFaults(self)
         self._workdir: Path | None = None
         self._namespaces: list[str] = []
-        self._previous: dict[int, Any] = {}
+        self._slot: int | None = None
+        self._tag: str | None = None
+        self._metric: int | None = None
         self._down = True
 
     # -- names ---------------------------------------------------------------------------------------
+
+    @property
+    def tag(self) -> str:
+        """Prefix of this lab's namespace names, ``nwlab-<pid>-<slot>-`` (set by ``up``, kept after
+        ``down`` so callers can check nothing of it is left)."""
+        if self._tag is None:
+            raise RuntimeError("the lab has not been up")
+        return self._tag
+
+    @property
+    def guard_metric(self) -> int:
+        """Metric of this lab's leak-guard route in the root namespace (set by ``up``, kept after)."""
+        if self._metric is None:
+            raise RuntimeError("the lab has not been up")
+        return self._metric
 
     def ns(self, name: str) -> str:
         """The namespace of router or network ``name`` in this run."""
@@ -80,14 +106,18 @@ class NetnsLab:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def up(self) -> NetnsLab:
+        if not self._down:
+            raise RuntimeError("the lab is already up")
         cleanup_stale()
         check_range_unused()
+        self._slot = claim_slot()
+        self._tag, self._metric = lab_tag(os.getpid(), self._slot), guard_metric(os.getpid(), self._slot)
         self._down = False
         self._install_guards()
-        add_leak_guard()
-        self._workdir = Path(tempfile.mkdtemp(prefix="nwlab-"))
-        self.pki.write_ca_file(self.ca_file)
         try:
+            add_leak_guard(self._metric)
+            self._workdir = Path(tempfile.mkdtemp(prefix="nwlab-"))
+            self.pki.write_ca_file(self.ca_file)
             self._build()
             self._start_hosts()
             self.faults.sync()
@@ -98,7 +128,8 @@ class NetnsLab:
 
     def down(self) -> None:
         """Stop every process, delete every namespace (and with them every veth, rule and qdisc),
-        remove the leak-guard route if no other live run uses it, restore signal handlers."""
+        remove this lab's leak-guard route (other labs keep theirs), free the slot, and restore the
+        signal handlers when no other lab of this process is up."""
         if self._down:
             return
         self._down = True
@@ -109,12 +140,16 @@ class NetnsLab:
         for namespace in reversed(self._namespaces):
             remove_namespace(namespace)
         self._namespaces.clear()
-        remove_leak_guard_if_unused()
+        if self._metric is not None:
+            remove_leak_guard(self._metric)
         if self._workdir is not None:
             for item in self._workdir.iterdir():
                 item.unlink()
             self._workdir.rmdir()
             self._workdir = None
+        if self._slot is not None:
+            release_slot(self._slot)  # last: until here, cleanup_stale takes all of it for live
+            self._slot = None
         self._remove_guards()
 
     def __enter__(self) -> NetnsLab:
@@ -127,23 +162,21 @@ class NetnsLab:
 
     def _install_guards(self) -> None:
         atexit.register(self.down)
-        if threading.current_thread() is threading.main_thread():
-            for sig in _SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._on_signal)
+        with _live_lock:
+            _live.append(self)
+            if not _previous and threading.current_thread() is threading.main_thread():
+                for sig in _SIGNALS:
+                    _previous[sig] = signal.signal(sig, _on_signal)
 
     def _remove_guards(self) -> None:
         atexit.unregister(self.down)
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        previous = self._previous.get(signum, signal.SIG_DFL)
-        self.down()  # restores the previous handlers
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_DFL:
-            signal.raise_signal(signum)
+        with _live_lock:
+            if self in _live:
+                _live.remove(self)
+            if not _live and _previous and threading.current_thread() is threading.main_thread():
+                for sig, previous in _previous.items():
+                    signal.signal(sig, previous)
+                _previous.clear()
 
     # -- building ------------------------------------------------------------------------------------
 
@@ -210,3 +243,19 @@ class NetnsLab:
         return [net for net in self.topology.networks if net.kind in kinds]
 
 
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGHUP while labs are up: tear every lab of this process down (newest first), put
+    the previous handlers back, then do what the previous handler would have done."""
+    with _live_lock:
+        previous = _previous.get(signum, signal.SIG_DFL)
+        labs = list(reversed(_live))
+    for lab in labs:
+        lab.down()  # the last one restores the previous handlers ...
+    with _live_lock:  # ... unless a lab came up in another thread meanwhile: restore them anyway
+        for sig, handler in _previous.items():
+            signal.signal(sig, handler)
+        _previous.clear()
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_DFL:
+        signal.raise_signal(signum)
