@@ -1,5 +1,5 @@
 """The loopback backend: every fault kind changes what real probes see, per vantage; teardown
-leaves nothing behind; shipped scenarios run end to end through ``run_scenario`` and score.
+leaves nothing behind. (Shipped scenarios end to end, scored: ``tests/test_scenarios_accuracy.py``.)
 
 Probes are the production probes (``run_probe``) on the targets ``netwatch lab run`` gives each
 vantage (``lab_targets``), moved into that vantage's view of the lab: no root, loopback only.
@@ -16,14 +16,10 @@ from typing import Any
 
 import pytest
 
-from netwatch.demo import compressed
 from netwatch.egress import EgressPolicy
-from netwatch.lab.agents import probe_timeout
 from netwatch.lab.loopback_backend import LoopbackBackend
 from netwatch.lab.nsprobe import LAB_BLOCKPAGE
-from netwatch.lab.run import find_scenario, run_scenario
 from netwatch.lab.scenario import parse_scenario
-from netwatch.lab.score import score_run
 from netwatch.lab.server_host import BIG_PATH
 from netwatch.lab.targets import lab_targets
 from netwatch.lab.topology_kz import INSIDE_VANTAGE, OUTSIDE_VANTAGE, kazakhstan_lab
@@ -202,29 +198,3 @@ def test_down_leaves_no_thread_socket_or_file_behind() -> None:
     assert not ca_file.exists()
     with socket.socket() as sock:
         sock.bind((address, port))  # the listener is gone
-
-
-@pytest.mark.timeout(400)
-@pytest.mark.parametrize("name", ["regional_cut", "tls_interception"])
-def test_shipped_scenario_runs_and_scores_on_loopback(name: str, tmp_path: Path) -> None:
-    """A shipped scenario file, its timeline halved, through ``run_scenario`` with real agents:
-    every truth detected by the vantages that may see it, with the right scope and layer, nothing
-    false, starts and ends within one interval plus the probe timeout. Whether the truth also lies
-    inside the recorded uncertainty windows is the detector's target, measured by
-    ``bench/accuracy.py`` on both backends (a probe sent just before a cut clears still fails
-    after it, on loopback as on namespaces)."""
-    shipped, _ = find_scenario(name)
-    scenario = compressed(shipped, shipped.duration_s / 2)
-    result = run_scenario(scenario, LoopbackBackend(scenario.build_topology()), tmp_path, warmup_s=16)
-    score = score_run(scenario, result)
-    records = {v: [(o.scope_type.value, o.entity, o.layer.value) for o in found]
-               for v, found in result.outages.items()}
-    assert {s.vantage for s in score.sightings} == (
-        {IN} if name == "tls_interception" else {IN, OUT}), records  # seen_by, per vantage view
-    assert score.recall == 1.0, records
-    assert not score.false, records
-    assert score.scope_layer_right == 1.0, records
-    bound = scenario.probe_interval_s + probe_timeout(scenario.probe_interval_s)
-    for sighting in score.sightings:
-        assert sighting.end_error_s is not None, sighting
-        assert abs(sighting.start_error_s) <= bound and abs(sighting.end_error_s) <= bound, sighting

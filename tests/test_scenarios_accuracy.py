@@ -1,0 +1,267 @@
+"""Every shipped scenario, whole, on both lab backends at once, scored against its ground truth.
+
+For each file in ``netwatch/lab/scenarios/`` (discovered, not listed here) a module-scoped fixture
+starts ``python -m netwatch lab run NAME --backend netns|loopback --workdir DIR`` twice at the same
+time, and one test per backend waits for its run, scores it in-process exactly as ``netwatch lab
+score`` does (``RunResult.load``, the scenario file named in it, ``score_run``) and asserts the
+accuracy targets of issue 4 (docs/accuracy.md, "Targets") for that scenario and backend:
+
+- recall 100 %: every truth detected;
+- no false record;
+- scope and layer right for at least 95 % of the truths (the scorer's ``SCOPE_LAYER_TARGET``: with
+  up to 20 truths, every one);
+- for every sighting (truth x vantage): start and end error within one probe interval, and the
+  truth's start and end inside the record's uncertainty windows (``[start_earliest, started_at]``,
+  ``[end_earliest, ended_at]``);
+- january_2022: exactly one incident per vantage.
+
+A failure prints every record of both vantages (scenario seconds, windows, incident), the scorer's
+problem list and table row, how regularly each agent probed, and the run's output tail.
+The namespace half is skipped where namespaces are unavailable (not root, no ``ip``/``nft``/``tc``);
+the loopback half always runs. A namespace run must also leave nothing behind (namespaces, its
+leak-guard route, processes).
+
+Cost: each pair takes the scenario's duration + 24 s warm-up + ~10-20 s of start and teardown;
+all 11 shipped scenarios take about 35 minutes (january_2022 alone ~9). The two runs share the
+CPU (regional_cut: 35 + 43 CPU-seconds in 147 s on 2 cores, no probe run skipped or delayed
+beyond its jitter); each result prints its run's wall and CPU time and how regularly its agents
+probed, so starvation would show.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netwatch.lab.netns_plumbing import leftovers_of, netns_available
+from netwatch.lab.run import RESULT_FILE, WARMUP_INTERVALS, RunResult
+from netwatch.lab.scenario import Scenario, load_scenario, shipped_scenarios
+from netwatch.lab.score import SCOPE_LAYER_TARGET, Score, score_run
+from netwatch.lab.score_report import problems, table
+from netwatch.model import Measurement, Outage
+
+_why = netns_available()
+SCENARIOS = shipped_scenarios()
+BACKENDS = ("netns", "loopback")
+RUN_SLACK_S = 120.0  # start, teardown and scoring on top of warm-up and duration (~5 s in practice)
+STOP_S = 60.0  # how long a run stopped early may take to tear its lab down
+ONE_INCIDENT = {"january_2022"}  # scenarios whose truths must read as one incident per vantage
+
+
+def _budget(scenario: Scenario) -> float:
+    return scenario.duration_s + WARMUP_INTERVALS * scenario.probe_interval_s + RUN_SLACK_S
+
+
+def _scenario_param(path: Path) -> Any:
+    return pytest.param(path, id=path.stem, marks=pytest.mark.timeout(_budget(load_scenario(path))))
+
+
+@dataclass
+class Launch:
+    """One ``netwatch lab run`` process (or the reason it was not started)."""
+
+    backend: str
+    folder: Path
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    wall_s: float | None = None
+    cpu_s: float | None = None  # user + system of the run and every process it reaped
+    skipped: str | None = None
+
+    def start(self, name: str) -> None:
+        self.folder.mkdir(parents=True)
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "netwatch", "lab", "run", name, "--backend", self.backend,
+                 "--workdir", str(self.folder)], stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT)
+        self.started = time.monotonic()
+
+    def wait(self, timeout_s: float) -> int | None:
+        """Reap the run (``wait4``, for its CPU time); None if it is still running at the deadline."""
+        process = self.process
+        assert process is not None
+        deadline = time.monotonic() + timeout_s
+        while process.returncode is None:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                self.wall_s = time.monotonic() - self.started
+                self.cpu_s = usage.ru_utime + usage.ru_stime
+            elif time.monotonic() > deadline:
+                return None
+            else:
+                time.sleep(0.5)
+        return process.returncode
+
+    def stop(self) -> None:
+        """SIGTERM a run still going (its lab tears down), SIGKILL if it does not end."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        if self.wait(STOP_S) is None:
+            process.kill()
+            process.wait()
+
+    def tail(self, chars: int = 3000) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else "(no output)"
+        return text[-chars:]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One scenario's runs, one per backend, started together."""
+
+    path: Path
+    launches: dict[str, Launch]
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    path: Path = request.param
+    base = tmp_path_factory.mktemp(path.stem)
+    pair = Pair(path, {b: Launch(b, base / b, base / f"{b}.log") for b in BACKENDS})
+    if _why is not None:
+        pair.launches["netns"].skipped = _why
+    try:
+        for launch in pair.launches.values():
+            if launch.skipped is None:
+                launch.start(path.stem)
+        yield pair
+    finally:
+        for launch in pair.launches.values():
+            launch.stop()
+
+
+@pytest.mark.parametrize("backend", [
+    pytest.param("netns", marks=pytest.mark.skipif(
+        _why is not None, reason=f"namespace backend unavailable here: {_why}")),
+    "loopback",
+])
+@pytest.mark.parametrize("runs", [_scenario_param(p) for p in SCENARIOS], indirect=True)
+def test_scenario_meets_the_accuracy_targets(runs: Pair, backend: str) -> None:
+    launch, path = runs.launches[backend], runs.path
+    scenario = load_scenario(path)
+    # Give up before pytest-timeout fires, leaving the fixture time to stop the runs cleanly.
+    status = launch.wait(_budget(scenario) - STOP_S - 10 - (time.monotonic() - launch.started))
+    assert status is not None, f"{backend} run still going after its budget:\n{launch.tail()}"
+    assert status == 0 and (launch.folder / RESULT_FILE).exists(), (
+        f"{backend} run failed (exit {status}):\n{launch.tail()}")
+    if backend == "netns":
+        assert launch.process is not None
+        assert not _left_behind(launch.process.pid, launch.folder), _left_behind(
+            launch.process.pid, launch.folder)
+
+    result = RunResult.load(launch.folder)  # as `netwatch lab score` does
+    assert Path(result.source).resolve() == path.resolve()
+    score = score_run(load_scenario(result.source), result)
+    schedule = {v: _schedule(launch.folder / v / "measurements.jsonl", result.interval_s)
+                for v in result.outages}
+    print(f"{scenario.name} on {backend}: wall {launch.wall_s:.0f} s, CPU {launch.cpu_s:.0f} s; "
+          + "; ".join(f"{v}: {s}" for v, s in schedule.items()))
+    misses = target_misses(scenario, score, result)
+    assert not misses, _report(misses, score, result, launch, schedule)
+
+
+def target_misses(scenario: Scenario, score: Score, result: RunResult) -> list[str]:
+    """Each accuracy target ``score`` misses, as a line (empty: all met)."""
+    misses = []
+    missed = [t.truth for t in score.truths if not t.detected]
+    if missed:
+        misses.append(f"recall {score.recall:.0%}: missed "
+                      + ", ".join(f"{t.scope.value}={t.entity} {t.layer.value}" for t in missed))
+    if score.false:
+        misses.append(f"{len(score.false)} false record(s)")
+    if score.scope_layer_right is not None and score.scope_layer_right < SCOPE_LAYER_TARGET:
+        misses.append(f"scope+layer right for {score.scope_layer_right:.0%} of truths "
+                      f"(target {SCOPE_LAYER_TARGET:.0%})")
+    limit = score.interval_s
+    for truth in score.truths:
+        what = f"{truth.truth.scope.value}={truth.truth.entity} {truth.truth.start:g}-{truth.truth.end:g} s"
+        for s in truth.sightings:
+            if abs(s.start_error_s) > limit:
+                misses.append(f"{what}: {s.vantage} start error {s.start_error_s:+.1f} s > {limit:g} s")
+            if s.end_error_s is None:
+                misses.append(f"{what}: {s.vantage} record still open at the end of the run")
+            elif abs(s.end_error_s) > limit:
+                misses.append(f"{what}: {s.vantage} end error {s.end_error_s:+.1f} s > {limit:g} s")
+            if not s.start_in_window:
+                misses.append(f"{what}: {s.vantage} truth start outside the record's start window")
+            if not s.end_in_window:
+                misses.append(f"{what}: {s.vantage} truth end outside the record's end window")
+    if scenario.name in ONE_INCIDENT:
+        for vantage in sorted(result.outages):
+            if any(not t.seen_by or vantage in t.seen_by for t in scenario.truth) \
+                    and score.incidents.get(vantage, 0) != 1:
+                misses.append(f"{vantage}: {score.incidents.get(vantage, 0)} incidents, not 1")
+    return misses
+
+
+def _report(misses: list[str], score: Score, result: RunResult, launch: Launch,
+            schedule: dict[str, str]) -> str:
+    lines = [f"{score.scenario} on {score.backend}: targets missed:", *(f"  - {m}" for m in misses),
+             "scorer's problems:", *(f"  {p}" for p in problems(score, result) or ["(none)"]),
+             table([score]).rstrip(), "records (scenario seconds; [earliest, reported]):"]
+    for vantage, records in sorted(result.outages.items()):
+        lines.append(f"  {vantage}: {len(records)} record(s); probing: {schedule.get(vantage, '?')}")
+        lines += [f"    {_record(r, result)}" for r in records]
+    lines += [f"played: {result.played}",
+              f"run: wall {launch.wall_s or 0:.0f} s, CPU {launch.cpu_s or 0:.0f} s; output tail:",
+              launch.tail(1500)]
+    return "\n".join(lines)
+
+
+def _record(record: Outage, result: RunResult) -> str:
+    def at(moment: datetime | None) -> str:
+        return "-" if moment is None else f"{(moment - result.t0).total_seconds():.1f}"
+
+    return (f"{record.scope_type.value}={record.entity} {record.layer.value} "
+            f"start [{at(record.start_earliest)}, {at(record.started_at)}] "
+            f"end [{at(record.end_earliest)}, {at(record.ended_at)}] "
+            f"incident {record.incident_id} targets {record.targets_affected}")
+
+
+def _schedule(path: Path, interval_s: float) -> str:
+    """How regularly an agent probed, from its measurements file: slots skipped (a gap of more
+    than 1.5 intervals between two runs of a target), and how late runs started relative to the
+    target's earliest point on its grid (jitter, up to interval / 10, plus scheduler lag)."""
+    if not path.exists():
+        return "no measurements file"
+    times: dict[str, list[float]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = Measurement.from_dict(json.loads(line))
+        times.setdefault(m.target_id, []).append(m.started_at.timestamp())
+    runs = skipped = 0
+    delays: list[float] = []
+    for starts in times.values():
+        starts.sort()
+        runs += len(starts)
+        offsets = [t - starts[0] - round((t - starts[0]) / interval_s) * interval_s for t in starts]
+        delays += [o - min(offsets) for o in offsets]
+        skipped += sum(round((b - a) / interval_s) - 1 for a, b in pairwise(starts)
+                       if b - a > 1.5 * interval_s)
+    if not delays:
+        return "no measurements"
+    delays.sort()
+    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+    return (f"{runs} runs of {len(times)} targets, {skipped} slots skipped, start delay "
+            f"median {statistics.median(delays):.2f} s, p99 {p99:.2f} s, max {delays[-1]:.2f} s")
+
+
+def _left_behind(pid: int, folder: Path) -> list[str]:
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return leftovers_of(pid) + [line for line in processes.splitlines() if str(folder) in line]
