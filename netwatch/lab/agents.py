@@ -54,6 +54,7 @@ def agent_config(backend: Backend, vantage_id: str, interval_s: float, folder: P
     topology = backend.topology
     network = topology.network(topology.vantage(vantage_id).network)
     lab = list(backend.allowed_networks)
+    targets = lab_targets(topology, vantage_id, backend.addressing)
     return {
         "vantage": {"id": vantage_id, "position": network.position.value},
         "allowed_networks": lab,
@@ -64,13 +65,15 @@ def agent_config(backend: Backend, vantage_id: str, interval_s: float, folder: P
             "interval": interval_s,
             "timeout": probe_timeout(interval_s),
             "jitter": round(interval_s / 10, 3),
-            "concurrency": 32,
+            # Every target may be timing out at once (a national cut): a probe waiting for a worker
+            # would start late or be skipped, and blur the very start the scenario measures.
+            "concurrency": len(targets),
             "ca_file": backend.ca_file,
             "bogon_exempt_networks": lab,
             "blockpages": {"fingerprints": [
                 {"name": LAB_BLOCKPAGE.name, "body_contains": LAB_BLOCKPAGE.body_contains}]},
         },
-        "targets": lab_targets(topology, vantage_id, backend.addressing),
+        "targets": targets,
         "detection": scaled_thresholds(interval_s),
     }
 
