@@ -22,7 +22,7 @@ from pathlib import Path
 
 from netwatch.cli_lab import default_backend
 from netwatch.lab.backend import BACKENDS, make_backend
-from netwatch.lab.run import RESULT_FILE, RunResult, run_scenario
+from netwatch.lab.run import RESULT_FILE, Interrupted, RunResult, run_scenario
 from netwatch.lab.scenario import load_scenario, shipped_scenarios
 from netwatch.lab.score import Score, score_run
 from netwatch.lab.score_report import problems, table
@@ -52,6 +52,8 @@ def main() -> int:
             try:
                 run_scenario(scenario, backend, workdir / scenario.name, source=str(path),
                              say=lambda line: print(line, flush=True))
+            except Interrupted:  # SIGTERM/SIGHUP: the run tore down; stop the benchmark too
+                raise
             except Exception as exc:  # one broken run must not cost the others; it has no result
                 print(f"{scenario.name}: run failed: {exc}", flush=True)
     runs: list[tuple[Score, RunResult]] = []
