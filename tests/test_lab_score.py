@@ -101,6 +101,23 @@ def test_open_record_and_late_start_fail_timing() -> None:
     ]
 
 
+def test_a_window_need_only_meet_the_time_the_fault_took_to_apply() -> None:
+    """The cut due at 20 s was in place at 20.08 s (played): a window opening at 20.05 s (a probe
+    that started before the rules were in and still got through) holds the truth; one opening
+    after 20.08 s does not."""
+    found = [outage("region", "KZ-47", "tcp_ip", 20.5, 61, earliest=20.05)]
+    applied = run(**{"lab-outside": found})
+    applied.played[:] = [(20.08, "apply", "cut"), (60.03, "clear", "cut")]
+    [sighting] = score_run(scenario(), applied).sightings
+    assert sighting.start_in_window and sighting.start_error_s == 0.5
+    unrecorded = run(**{"lab-outside": found})  # nothing played: the scenario time is all there is
+    assert not score_run(scenario(), unrecorded).sightings[0].start_in_window
+    late = [outage("region", "KZ-47", "tcp_ip", 20.5, 61, earliest=20.09)]
+    applied_late = run(**{"lab-outside": late})
+    applied_late.played[:] = applied.played
+    assert not score_run(scenario(), applied_late).sightings[0].start_in_window
+
+
 def test_episodes_split_across_incidents_are_reported() -> None:
     truth = [{"scope": "country", "entity": "KZ", "layer": "tcp_ip", "start": 20, "end": 40},
              {"scope": "country", "entity": "KZ", "layer": "tcp_ip", "start": 50, "end": 70}]

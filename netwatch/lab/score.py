@@ -22,7 +22,10 @@ Counting:
   the truth's start, end error = last record's ``ended_at`` minus the truth's end, in seconds
   (positive: late); **in window** when the truth lies in ``[start_earliest, started_at]`` and in
   ``[end_earliest, ended_at]`` (a missing lower bound counts as unbounded; a record still open
-  at the end of the run fails the end).
+  at the end of the run fails the end). The truth's moment is itself known only to an interval:
+  a fault takes effect between its scenario time and the moment the backend's commands for it
+  (and for the faults due at the same second) returned, which the run records (``played``; tens
+  of milliseconds on the namespace backend). The window must meet that interval.
 - **incidents**: per vantage, the distinct ``incident_id``s of its records assigned to truths;
   the January 2022 replay should be one.
 
@@ -172,13 +175,26 @@ def _not_reported(scenario: Scenario, record: Outage) -> bool:
                for n in scenario.not_reported)
 
 
+APPLY_SLACK_S = 1.0
+"""Fault changes recorded within this many seconds after a scenario time belong to that time."""
+
+
+def _effective_by(result: RunResult, second: float) -> datetime:
+    """When the fault changes due at scenario ``second`` had all taken effect: the latest recorded
+    change in ``[second, second + APPLY_SLACK_S)``, or ``second`` itself if none was recorded."""
+    done = [at for at, _, _ in result.played if second <= at < second + APPLY_SLACK_S]
+    return result.at(max(done, default=second))
+
+
 def _sighting(result: RunResult, truth: TruthOutage, vantage: str, records: list[Outage]) -> Sighting:
     ordered = tuple(sorted(records, key=lambda r: r.started_at))
     first = ordered[0]
     last = max(ordered, key=lambda r: r.ended_at or datetime.max.replace(tzinfo=first.started_at.tzinfo))
     start, end = result.at(truth.start), result.at(truth.end)
-    start_in = (first.start_earliest is None or first.start_earliest <= start) and start <= first.started_at
-    end_in = last.ended_at is not None and (last.end_earliest is None or last.end_earliest <= end) \
+    start_effective, end_effective = _effective_by(result, truth.start), _effective_by(result, truth.end)
+    start_in = (first.start_earliest is None or first.start_earliest <= start_effective) \
+        and start <= first.started_at
+    end_in = last.ended_at is not None and (last.end_earliest is None or last.end_earliest <= end_effective) \
         and end <= last.ended_at
     return Sighting(
         vantage=vantage,
