@@ -6,8 +6,9 @@ against its ground truth, and write the table into ``docs/accuracy.md``.
 
 Default backend: ``netns`` when root, else ``loopback``. Each run leaves its agents' configs,
 stores, measurements and ``result.json`` in ``WORKDIR/<scenario>`` (``netwatch lab score`` reads
-them). Only the part of ``docs/accuracy.md`` between the ``accuracy:begin``/``accuracy:end``
-markers is rewritten, so the hand-written reading around it stays.
+them). Only the part of ``docs/accuracy.md`` between the runs' backend's markers
+(``accuracy:netns:begin``/``accuracy:netns:end``, likewise ``loopback``) is rewritten, so the other
+backend's table and the hand-written reading around them stay.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from netwatch.lab.score import Score, score_run
 from netwatch.lab.score_report import problems, table
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "accuracy.md"
-BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
+
+
+def markers(backend: str) -> tuple[str, str]:
+    """The comments around ``backend``'s generated section of the results file."""
+    return f"<!-- accuracy:{backend}:begin -->", f"<!-- accuracy:{backend}:end -->"
 
 
 def main() -> int:
@@ -63,7 +68,11 @@ def main() -> int:
             runs.append((score_run(load_scenario(path), result), result))
     section = report(runs, command, workdir)
     print(section)
-    write_section(args.output, section)
+    backends = {result.backend for _, result in runs}
+    if len(backends) != 1:
+        print(f"{args.output} not written: runs of {len(backends)} backends, need one", file=sys.stderr)
+        return 1
+    write_section(args.output, section, *markers(backends.pop()))
     return 0
 
 
@@ -85,12 +94,15 @@ def report(runs: list[tuple[Score, RunResult]], command: str, workdir: Path) -> 
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers (or create the file with just the markers' section)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else f"# Detection accuracy\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    path.write_text(f"{head}{BEGIN}\n{section}{END}{tail}", encoding="utf-8")
+def write_section(path: Path, section: str, begin: str, end: str) -> None:
+    """Replace the text between ``begin`` and ``end`` (appended to the file, which is created if
+    need be, when the markers are not there yet)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Detection accuracy\n"
+    if begin not in text:
+        text = f"{text.rstrip()}\n\n{begin}\n{end}\n"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{begin}\n{section}{end}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":
