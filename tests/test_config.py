@@ -84,10 +84,10 @@ ERRORS = {
     "bad_detection": [
         "{file}:3: detection.down_after: must be greater than or equal to 1, got 0",
         "{file}:4: detection.group_hold: unknown key 'group_hold'; did you mean 'group_hold_s'? (valid keys: "
-        "baseline_bin_s, baseline_min_bins, baseline_window_s, control_down_share, domestic_reach_share, "
-        "down_after, evidence_cap, group_hold_s, homogeneity, incident_gap_s, latency_min_samples, "
-        "latency_window, layer_settle_s, loss_threshold, min_known_share, slow_factor, slow_min_s, "
-        "small_group_hold_s, small_group_size, throttle_threshold, up_after)",
+        "baseline_bin_s, baseline_min_bins, baseline_window_s, control_down_share, degraded_after, "
+        "domestic_reach_share, down_after, evidence_cap, group_hold_s, homogeneity, incident_gap_s, "
+        "latency_min_samples, latency_window, layer_settle_s, loss_threshold, min_known_share, slow_factor, "
+        "slow_min_s, small_group_hold_s, small_group_size, throttle_threshold, up_after)",
         "{file}:5: retention.measurements_days: must be greater than or equal to 1, got 0",
     ],
     "bad_detection_window": [

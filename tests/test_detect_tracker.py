@@ -53,7 +53,10 @@ def test_answers_that_stay_slow_on_return_are_degraded() -> None:
         TargetState.UP, TargetState.DOWN, TargetState.DEGRADED, TargetState.UP]
 
 
-def test_slowness_needs_down_after_slow_answers_in_a_row() -> None:
-    assert states([*BASELINE, "slow", "ok", "slow", "ok"]) == [TargetState.UP]
-    assert states([*BASELINE, "slow", "slow", "ok", "ok"]) == [
+def test_slowness_needs_degraded_after_slow_answers_in_a_row() -> None:
+    """Three by default, one more than failures: a lossy path makes probes slow far more often
+    than it makes them fail."""
+    assert TH.degraded_after == 3
+    assert states([*BASELINE, "slow", "slow", "ok", "slow", "slow", "ok"]) == [TargetState.UP]
+    assert states([*BASELINE, "slow", "slow", "slow", "ok", "ok"]) == [
         TargetState.UP, TargetState.DEGRADED, TargetState.UP]

@@ -20,6 +20,10 @@ class Thresholds(BaseModel):
     # Per (vantage, target, kind) hysteresis, in consecutive measurements.
     down_after: int = Field(default=2, ge=1)
     up_after: int = Field(default=2, ge=1)
+    # Slow or partial answers in a row before a target counts as degraded. More than down_after:
+    # on a lossy path a lost SYN makes a probe slow (1 s retransmission) far more often than it
+    # makes it fail, and slowness alerts are not the ones that must arrive within two intervals.
+    degraded_after: int = Field(default=3, ge=1)
     # Latency baseline: median of the last ``latency_window`` fast successes; a success slower than
     # max(median x slow_factor, slow_min_s) is "slow" (degraded). Needs latency_min_samples first.
     latency_window: int = Field(default=20, ge=3)

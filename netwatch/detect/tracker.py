@@ -2,9 +2,9 @@
 
 Each measurement is graded ``ok``, ``degraded`` (partial, or slow against the target's own latency
 baseline) or ``fail``. ``down`` needs ``down_after`` consecutive failures; leaving ``down`` needs
-``up_after`` consecutive non-failures, and goes to ``up`` unless the last ``down_after`` of them
-were all non-ok (then ``degraded``); ``degraded`` needs ``down_after`` consecutive non-ok
-measurements and clears after ``up_after`` ok ones.
+``up_after`` consecutive non-failures, and goes to ``up`` unless the last ``degraded_after``
+measurements (failures included) were all non-ok (then ``degraded``); ``degraded`` needs
+``degraded_after`` consecutive non-ok measurements and clears after ``up_after`` ok ones.
 
 Uncertainty windows are honest bounds: a good measurement shows the path worked at some moment
 after it *started*; a failed one shows the fault acting at some moment after its failing phase
@@ -184,21 +184,22 @@ class Tracker:
             self._last_ok_start = m.started_at
 
     def _next_state(self) -> tuple[TargetState | None, Window | None]:
-        raise_n, clear_n = self._t.down_after, self._t.up_after
+        raise_n, slow_n, clear_n = self._t.down_after, self._t.degraded_after, self._t.up_after
         if self._fail_streak >= raise_n:
             return TargetState.DOWN, self._pending_fail
         if self.state is TargetState.DOWN or self.state is None:
             if self._nonfail_streak < clear_n:
-                if self.state is None and self._bad_streak >= raise_n:
+                if self.state is None and self._bad_streak >= slow_n:
                     return TargetState.DEGRADED, self._pending_bad
                 return None, None
             # Answering again. Slow only if it stays slow as long as degrading from up takes: the
             # first answers after a cut are often slow (a probe whose SYN was retried, cold caches),
-            # and calling that throttling would add a stage nobody injected.
-            if self._bad_streak >= raise_n:
+            # and calling that throttling would add a stage nobody injected. (The failures count in
+            # the non-ok streak: answers that are all slow right after a cut are degraded.)
+            if self._bad_streak >= slow_n:
                 return TargetState.DEGRADED, self._pending_nonfail
             return TargetState.UP, self._pending_nonfail
-        if self.state is TargetState.UP and self._bad_streak >= raise_n:
+        if self.state is TargetState.UP and self._bad_streak >= slow_n:
             return TargetState.DEGRADED, self._pending_bad
         if self.state is TargetState.DEGRADED and self._ok_streak >= clear_n:
             return TargetState.UP, self._pending_ok
