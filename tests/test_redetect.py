@@ -121,10 +121,12 @@ def test_cli_redetect_prints_the_same_records_and_write_is_idempotent(live: Live
 
 def test_threshold_override_changes_the_result(live: LiveRun) -> None:
     store = Store(db_path(live.data_dir))
-    strict = THRESHOLDS.model_copy(update={"down_after": 50})
+    # Failures short of down_after still count as non-ok answers towards degraded_after.
+    strict = THRESHOLDS.model_copy(update={"down_after": 50, "degraded_after": 50})
     assert replay(store.measurements(EPOCH, datetime.now(UTC)), strict, [VANTAGE]).outages == []
     shown = CliRunner().invoke(app, ["redetect", "--data-dir", str(live.data_dir), *OVERRIDES,
-                                     "--set", "down_after=50", "--json"])  # fmt: skip
+                                     "--set", "down_after=50", "--set", "degraded_after=50",
+                                     "--json"])  # fmt: skip
     assert shown.exit_code == 0 and shown.stdout == ""
 
 
