@@ -13,8 +13,8 @@ from typing import Protocol
 
 from netwatch.lab.netns import NetnsLab
 from netwatch.lab.scenario_faults import Fault
-from netwatch.lab.targets import Addressing
-from netwatch.lab.topology import LAB_RANGE, Network, Site, Topology
+from netwatch.lab.targets import Addressing, TopologyAddressing
+from netwatch.lab.topology import LAB_RANGE, Topology
 
 BACKENDS = ("netns", "loopback")
 
@@ -60,28 +60,6 @@ class Backend(Protocol):
     def ca_file(self) -> str:
         """PEM file of the lab CA that agents trust (valid after ``up``)."""
         ...
-
-
-class TopologyAddressing:
-    """The topology's own address plan (``10.66.<index>.<host>``, DNS on port 53)."""
-
-    def __init__(self, topology: Topology) -> None:
-        self._topology = topology
-
-    def site_address(self, site: Site) -> str:
-        return self._topology.site_address(site)
-
-    def resolver(self, network: Network) -> tuple[str, int]:
-        return _required(network.resolver_address, network, "resolver"), 53
-
-    def authoritative(self, network: Network) -> tuple[str, int]:
-        return _required(network.authoritative_address, network, "authoritative server"), 53
-
-
-def _required(address: str | None, network: Network, what: str) -> str:
-    if address is None:
-        raise ValueError(f"network {network.id} has no {what}")
-    return address
 
 
 class NetnsBackend:

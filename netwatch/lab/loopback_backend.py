@@ -39,7 +39,6 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import cast
 
-from netwatch.lab.backend import TopologyAddressing
 from netwatch.lab.loopback_agent import View
 from netwatch.lab.loopback_paths import (
     CLEAR,
@@ -54,7 +53,7 @@ from netwatch.lab.loopback_relay import Relay, Upstream
 from netwatch.lab.loopback_servers import Origins
 from netwatch.lab.pki import LabPKI
 from netwatch.lab.scenario_faults import Fault
-from netwatch.lab.targets import Addressing
+from netwatch.lab.targets import Addressing, TopologyAddressing
 from netwatch.lab.topology import Topology
 
 FIRST_VIEW_OCTET = 67

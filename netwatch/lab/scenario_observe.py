@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 from netwatch.lab.loopback_paths import CLEAR, DNS_PORT, PathState, Steer, dns_faults, path_states
 from netwatch.lab.scenario_faults import Fault
-from netwatch.lab.targets import lab_targets
-from netwatch.lab.topology import Network, Site, Topology
+from netwatch.lab.targets import TopologyAddressing, lab_targets
+from netwatch.lab.topology import Topology
 from netwatch.model import Position, ScopeType
 
 
@@ -55,22 +55,6 @@ class Probe:
     @property
     def control(self) -> bool:
         return self.labels.get("role") == "control"
-
-
-class _Plan:
-    """The topology's own address plan (``Addressing`` for ``lab_targets``)."""
-
-    def __init__(self, topology: Topology) -> None:
-        self._topology = topology
-
-    def site_address(self, site: Site) -> str:
-        return self._topology.site_address(site)
-
-    def resolver(self, network: Network) -> tuple[str, int]:
-        return network.resolver_address or "", DNS_PORT
-
-    def authoritative(self, network: Network) -> tuple[str, int]:
-        return network.authoritative_address or "", DNS_PORT
 
 
 def observe(topology: Topology, vantage_id: str, faults: Iterable[Fault]) -> list[Probe]:
@@ -105,7 +89,7 @@ def observe(topology: Topology, vantage_id: str, faults: Iterable[Fault]) -> lis
         return _slow(state)
 
     probes = []
-    for target in lab_targets(topology, vantage_id, _Plan(topology)):
+    for target in lab_targets(topology, vantage_id, TopologyAddressing(topology)):
         params = target["params"]
         kind = str(target["kind"])
         if kind == "dns":

@@ -50,6 +50,28 @@ class Addressing(Protocol):
         ...
 
 
+class TopologyAddressing:
+    """The topology's own address plan (``10.66.<index>.<host>``, DNS on port 53)."""
+
+    def __init__(self, topology: Topology) -> None:
+        self._topology = topology
+
+    def site_address(self, site: Site) -> str:
+        return self._topology.site_address(site)
+
+    def resolver(self, network: Network) -> tuple[str, int]:
+        return _required(network.resolver_address, network, "resolver"), 53
+
+    def authoritative(self, network: Network) -> tuple[str, int]:
+        return _required(network.authoritative_address, network, "authoritative server"), 53
+
+
+def _required(address: str | None, network: Network, what: str) -> str:
+    if address is None:
+        raise ValueError(f"network {network.id} has no {what}")
+    return address
+
+
 def lab_targets(topology: Topology, vantage_id: str, addressing: Addressing) -> list[dict[str, Any]]:
     """The ``targets:`` list (config-file form: id, kind, params, labels) for ``vantage_id``."""
     vantage_net = topology.network(topology.vantage(vantage_id).network)
