@@ -213,15 +213,18 @@ def _check(outage: Outage, start_s: float, end_s: float | None) -> None:
         assert outage.ended_at - truth_end <= timedelta(seconds=INTERVAL)
 
 
+def _expect(outages: Sequence[Outage], expected: Expected) -> None:
+    """``outages`` are ``expected`` in order (scope, entity, layer), each holding its truth."""
+    assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [e[:3] for e in expected]
+    for outage, (*_, start, end) in zip(outages, expected, strict=True):
+        _check(outage, start, end)
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario(name: str) -> None:
     phases, until, expected = SCENARIOS[name]
     _, events, _ = run(phases, until, thresholds=TH)
-    outages = _closed(events)
-    got = [(o.scope_type.value, o.entity, o.layer.value) for o in outages]
-    assert got == [e[:3] for e in expected]
-    for outage, (*_, start, end) in zip(outages, expected, strict=True):
-        _check(outage, start, end)
+    _expect(_closed(events), expected)
 
 
 @pytest.mark.parametrize("name", sorted(SITE_SCENARIOS))
@@ -232,10 +235,7 @@ def test_site_scenario(name: str) -> None:
     got = [(o.scope_type.value, o.entity, o.layer.value) for o in outages]
     # Opened records too: a spurious narrower record must not open, even briefly.
     assert got == [e[:3] for e in expected]
-    closed = _closed(events)
-    assert [(o.scope_type.value, o.entity, o.layer.value) for o in closed] == got
-    for outage, (*_, start, end) in zip(closed, expected, strict=True):
-        _check(outage, start, end)
+    _expect(_closed(events), expected)
 
 
 def test_january_2022_compressed() -> None:
@@ -260,9 +260,7 @@ def test_january_2022_compressed() -> None:
         ("country", "KZ", "tcp_ip", 5 * H, 6 * H),
         ("country", "KZ", "partial", 6 * H, 7 * H),
     ]
-    assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [e[:3] for e in expected]
-    for outage, (*_, start, end) in zip(outages, expected, strict=True):
-        _check(outage, start, end)
+    _expect(outages, expected)
     assert len({o.incident_id for o in outages}) == 1
     assert len({o.id for o in outages}) == len(outages)
     assert all(o.severity > 0 and o.evidence for o in outages)
@@ -319,9 +317,7 @@ def test_region_dark_across_national_episodes_is_its_own_record() -> None:
         ("region", "KZ-47", "blackout", 2 * H, 5 * H),
         ("country", "KZ", "tcp_ip", 4 * H, 5 * H),
     ]
-    assert [(o.scope_type.value, o.entity, o.layer.value) for o in outages] == [e[:3] for e in expected]
-    for outage, (*_, start, end) in zip(outages, expected, strict=True):
-        _check(outage, start, end)
+    _expect(outages, expected)
     assert len({o.incident_id for o in outages}) == 1
 
 
