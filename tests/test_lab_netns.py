@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,24 @@ def test_throttle_rate_and_delay_slow_transfers(lab: Any, faults: Any) -> None:
     faults.apply("slow", Throttle(kind="throttle", at=0, target=Select(networks=("dc",)), delay_ms=300))
     late = probe(lab, "tcp", {"host": "10.66.20.101", "port": 80})
     assert late["failure"] is None and late["phases"]["connect"] >= 0.55  # 300 ms each way
+
+
+def test_delay_outlives_other_faults_reloading_the_rules(lab: Any, faults: Any) -> None:
+    """Packets the delayer holds while another fault reloads the same router's rules: before, the
+    reload unregistered the router's hooks, the kernel dropped every queued packet, the delayer's
+    verdicts for them failed and it exited - the throttle was silently gone (January 2022, where
+    the messaging block lands 17 ms after the mobile throttle)."""
+    faults.apply("slow", Throttle(kind="throttle", at=0, target=Select(networks=("dc",)), delay_ms=300))
+    with ThreadPoolExecutor(1) as pool:
+        # A transfer keeps packets queued in the core's delayer all the while.
+        transfer = pool.submit(http, lab, "http://kaspi.kz/big", 20.0)
+        time.sleep(1.0)
+        for categories in (("news",), ("bank",), ("news",)):
+            faults.apply("block", HttpBlock(kind="http_block", at=0, sites=Select(categories=categories)))
+            time.sleep(0.2)
+        assert transfer.result()["failure"] is None
+    late = probe(lab, "tcp", {"host": "10.66.20.101", "port": 80})
+    assert late["failure"] is None and late["phases"]["connect"] >= 0.55  # still 300 ms each way
 
 
 def test_random_loss_drops_packets(lab: Any, faults: Any) -> None:

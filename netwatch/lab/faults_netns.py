@@ -149,14 +149,17 @@ class NetnsFaults:
 
     def _load_nft(self, forward: dict[str, list[str]], nat: list[str]) -> None:
         for router in ("core", "igw", "world"):
-            chains = ["chain forward { type filter hook forward priority filter; policy accept;",
-                      *(f"  {rule}" for rule in forward.get(router, [])), "}"]
+            rules = {"forward": forward.get(router, []), "prerouting": nat if router == "core" else []}
+            chains = ["chain forward { type filter hook forward priority filter; policy accept; }"]
             if router == "core":
-                chains += ["chain prerouting { type nat hook prerouting priority dstnat; policy accept;",
-                           *(f"  {rule}" for rule in nat), "}"]
-            # "table; delete table; table {...}" replaces the whole table in one transaction.
-            head = ["table ip nwlab", "delete table ip nwlab", "table ip nwlab {"]
-            text = "\n".join([*head, *chains, "}", ""])
+                chains.append("chain prerouting { type nat hook prerouting priority dstnat; policy accept; }")
+            # One transaction: declare the table and its chains (a no-op once they exist), empty
+            # them, add the rules. The chains, and so their hooks, stay: the kernel drops every
+            # packet queued in a namespace when any hook there is unregistered, and deleting the
+            # table would do that to the packets the NFQUEUE delayer holds.
+            text = "\n".join(["table ip nwlab {", *(f"  {c}" for c in chains), "}", "flush table ip nwlab",
+                              *(f"add rule ip nwlab {chain} {rule}" for chain, lines in rules.items()
+                                for rule in lines), ""])
             if self._nft.get(router) != text:
                 run([*self.lab.exec_prefix(router), "nft", "-f", "-"], text)
                 self._nft[router] = text

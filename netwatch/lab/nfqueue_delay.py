@@ -60,7 +60,12 @@ def verdict(sock: socket.socket, queue: int, packet_id: int) -> None:
 
 
 def parse(data: bytes) -> list[tuple[int, int]]:
-    """``(queue, packet id)`` of every queued packet in one netlink read; errors other than ACKs raise."""
+    """``(queue, packet id)`` of every queued packet in one netlink read.
+
+    A refused queue configuration raises. A refused verdict is ignored: the kernel drops every
+    packet queued in a namespace whenever a netfilter hook there is unregistered (a ruleset
+    reloaded), and the verdict for such a packet fails with ENOENT; the packet is gone either way
+    and the delayer must go on serving the others."""
     packets = []
     offset = 0
     while offset + _NLMSG.size <= len(data):
@@ -68,8 +73,12 @@ def parse(data: bytes) -> list[tuple[int, int]]:
         if length < _NLMSG.size:
             break
         if kind == NLMSG_ERROR:
+            # Payload: the error, then the header of the message it answers.
             (error,) = struct.unpack_from("=i", data, offset + _NLMSG.size)
-            if error != 0:
+            answered = offset + _NLMSG.size + 4
+            whole = answered + _NLMSG.size <= offset + length
+            refused = _NLMSG.unpack_from(data, answered)[1] if whole else None
+            if error != 0 and refused == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_CONFIG:
                 raise OSError(-error, f"nfqueue config refused: {os.strerror(-error)}")
         elif kind == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
             queue = socket.ntohs(struct.unpack_from("=H", data, offset + _NLMSG.size + 2)[0])
