@@ -277,6 +277,27 @@ def test_outbox_mark_many_is_all_or_nothing(tmp_path: Path) -> None:
     assert store.mark_delivered_many(items, NOW) == []
 
 
+def test_what_items_became_is_queued_with_their_marks_or_not_at_all(tmp_path: Path) -> None:
+    """The notifier's route: a grouped message queued and its events marked delivered together,
+    so a crash can neither drop the events nor leave them to be announced again."""
+    store = Store(db_path(tmp_path))
+    for n in range(4):
+        store.enqueue_notification(Notification("outage.opened", {"n": n}), NOW)
+    items = store.claim_notifications("w1", NOW)
+    message = Notification("notify.message", {"events": [i.id for i in items]}, dedupe_key="message:1")
+    broken = replace(items[2], id=object())
+    with pytest.raises(sqlite3.Error):
+        store.mark_delivered_many([*items[:2], broken, items[3]], NOW, queue=[message])
+    with sqlite3.connect(db_path(tmp_path)) as conn:
+        kinds = [k for (k,) in conn.execute("SELECT kind FROM outbox WHERE delivered_at IS NULL")]
+    assert kinds == ["outage.opened"] * 4  # no message without its events marked, none marked
+
+    assert store.mark_delivered_many(items, NOW, queue=[message]) == []
+    with sqlite3.connect(db_path(tmp_path)) as conn:
+        kinds = [k for (k,) in conn.execute("SELECT kind FROM outbox WHERE delivered_at IS NULL")]
+    assert kinds == ["notify.message"]
+
+
 def test_outbox_mark_many_returns_lapsed_claims_untouched(tmp_path: Path) -> None:
     store = Store(db_path(tmp_path))
     for n in range(3):

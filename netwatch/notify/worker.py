@@ -5,12 +5,12 @@ Two stages, both through the store's outbox (``netwatch.store.outbox``), so both
 1. **Route.** Events queued by live detection (kinds ``outage.*`` and ``vantage_offline.*``) are
    claimed and held for ``group_window`` after the oldest one; then every held event goes into ONE
    message per destination, queued as a ``notify.message`` row (rendered in the destination's
-   language, with an idempotency key derived from the event ids) in one transaction, and the events
-   are marked delivered in one more (``Store.mark_delivered_many``), however many there are. A
+   language, with an idempotency key derived from the event ids) in the same transaction that
+   marks the events delivered (``Store.mark_delivered_many``), however many there are. A
    national blackout that opens hundreds of records is one message. While the rate limit is spent,
    events keep gathering and go out together when it allows. Events in a maintenance window are not
-   routed: a ``notify.suppressed`` row records which window and why (all of a cycle's records in one
-   transaction, their events marked delivered in one more).
+   routed: a ``notify.suppressed`` row records which window and why (all of a cycle's records,
+   and their events marked delivered, in one transaction).
 2. **Deliver.** ``notify.message`` rows are claimed and sent (``send_apprise``); a failure releases
    the row for a retry after exponential backoff (``Store.mark_failed``), so a receiver that is down
    gets the message when it is back. A row is claimed by one notifier at a time and marked delivered
@@ -181,11 +181,10 @@ class Notifier:
         return delivered
 
     def _settle(self, settled: _Settled, now: datetime) -> None:
-        """Queue ``settled.records``, then mark ``settled.items`` delivered: two transactions however
-        many rows, in that order so no event is marked delivered without its record."""
-        if settled.records:
-            self._store.record(now, notifications=settled.records)
-        for item in self._store.mark_delivered_many(settled.items, now):
+        """Queue ``settled.records`` and mark ``settled.items`` delivered, in one transaction
+        however many rows: no event is marked delivered without its record, and none stays
+        undelivered once its record is queued (a restart would announce it again)."""
+        for item in self._store.mark_delivered_many(settled.items, now, queue=settled.records):
             log.warning("outbox row %d was claimed by another notifier meanwhile", item.id)
         if self._metrics is not None:
             for reason, count in settled.suppressed.items():
@@ -254,7 +253,7 @@ class Notifier:
                 "events": ids,
             }
             notes.append(Notification(MESSAGE_KIND, payload, dedupe_key=f"message:{key}:{dest.key}"))
-        # The message is queued in one transaction and all its events marked delivered in one more.
+        # The message is queued, and all its events marked delivered, in one transaction.
         self._settle(_Settled(records=notes, items=[h.item for h in held]), now)
         self._held.clear()
         self._routed_at.append(now)

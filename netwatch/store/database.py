@@ -126,12 +126,18 @@ class Store:
         """False if the claim on ``item`` lapsed and another worker holds it."""
         return not self.mark_delivered_many([item], now)
 
-    def mark_delivered_many(self, items: Sequence[OutboxItem], now: datetime) -> list[OutboxItem]:
-        """Mark ``items`` delivered in one transaction; return those whose claim lapsed (taken by
-        another worker, or already delivered), which stay as they are. No items, no connection."""
-        if not items:
+    def mark_delivered_many(
+        self, items: Sequence[OutboxItem], now: datetime, *, queue: Sequence[Notification] = ()
+    ) -> list[OutboxItem]:
+        """Mark ``items`` delivered and queue ``queue`` (what they became: a grouped message, a
+        suppression record) in one transaction, so a crash can neither lose the items nor announce
+        them twice. Returns the items whose claim lapsed (taken by another worker, or already
+        delivered), which stay as they are. Nothing to do, no connection."""
+        if not items and not queue:
             return []
         with self._transaction() as conn:
+            for note in queue:
+                outbox.enqueue(conn, note, now)
             return outbox.mark_delivered(conn, items, now)
 
     def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> bool:
