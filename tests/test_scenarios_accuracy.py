@@ -15,8 +15,10 @@ accuracy targets of issue 4 (docs/accuracy.md, "Targets") for that scenario and 
   ``[end_earliest, ended_at]``);
 - no truth split across incidents (at most one incident per vantage); january_2022: exactly one.
 
+The run's output must hold no traceback (a lab helper that died leaves a fault half applied).
 A failure prints every record of both vantages (scenario seconds, windows, incident), the scorer's
-problem list and table row, how regularly each agent probed, and the run's output tail.
+problem list and table row, how regularly each agent probed, what the probes of each truth gone
+wrong saw around its boundaries, the tracebacks, and the run's output tail.
 The namespace half is skipped where namespaces are unavailable (not root, no ``ip``/``nft``/``tc``);
 the loopback half always runs. A namespace run must also leave nothing behind (namespaces, its
 leak-guard route, processes).
@@ -174,6 +176,8 @@ def test_scenario_meets_the_accuracy_targets(runs: Pair, backend: str) -> None:
     print(f"{scenario.name} on {backend}: wall {launch.wall_s:.0f} s, CPU {launch.cpu_s:.0f} s; "
           + "; ".join(f"{v}: {s}" for v, s in schedule.items()))
     misses = target_misses(scenario, score, result)
+    if _errors(launch):  # a lab helper dying (a delayer, a server host) leaves a broken fault behind
+        misses.append("the run's output holds tracebacks (listed below)")
     assert not misses, _report(misses, score, result, launch, schedule)
 
 
@@ -199,10 +203,63 @@ def _report(misses: list[str], score: Score, result: RunResult, launch: Launch,
     for vantage, records in sorted(result.outages.items()):
         lines.append(f"  {vantage}: {len(records)} record(s); probing: {schedule.get(vantage, '?')}")
         lines += [f"    {_record(r, result)}" for r in records]
-    lines += [f"played: {result.played}",
+    lines += [f"played: {result.played}"]
+    lines += _timelines(score, result, launch.folder)
+    lines += ["errors in the run's output:", *(_errors(launch) or ["  (none)"]),
               f"run: wall {launch.wall_s or 0:.0f} s, CPU {launch.cpu_s or 0:.0f} s; output tail:",
               launch.tail(1500)]
     return "\n".join(lines)
+
+
+TIMELINE_TARGETS = 16  # per truth and vantage: enough to see a group's members, short enough to read
+
+
+def _timelines(score: Score, result: RunResult, folder: Path) -> list[str]:
+    """What the probes of each truth gone wrong saw around its boundaries (scenario seconds):
+    ``20.3:0.00`` a success and its duration, ``22.1:tcp_reset`` a failure, ``/P`` partial. This is
+    the evidence a CI failure leaves behind: the run's files do not outlive the CI machine."""
+    limit = score.interval_s
+    wrong = [t.truth for t in score.truths
+             if not t.layer_right or not all(s.timing_ok(limit) for s in t.sightings)]
+    if not wrong:
+        return []
+    measurements = {v: [Measurement.from_dict(json.loads(line)) for line in
+                        (folder / v / "measurements.jsonl").read_text(encoding="utf-8").splitlines()]
+                    for v in result.outages if (folder / v / "measurements.jsonl").exists()}
+    lines = ["probes of the truths gone wrong (scenario seconds; seconds taken, or the failure):"]
+    for truth in wrong:
+        spans = [(truth.start - 2 * limit, truth.start + 8 * limit),
+                 (truth.end - 2 * limit, truth.end + 4 * limit)]
+        lines.append(f"  {truth.scope.value}={truth.entity} {truth.layer.value} "
+                     f"{truth.start:g}-{truth.end:g} s")
+        for vantage, rows in sorted(measurements.items()):
+            if truth.seen_by and vantage not in truth.seen_by:
+                continue
+            per_target: dict[str, list[str]] = {}
+            for m in rows:
+                at = (m.started_at - result.t0).total_seconds()
+                labels = m.labels.as_dict()
+                if labels.get(truth.scope.value) == truth.entity and any(a <= at <= b for a, b in spans):
+                    seen = m.failure.value if m.failure else f"{m.duration_s:.2f}"
+                    per_target.setdefault(m.target_id, []).append(
+                        f"{at:.1f}:{seen}{'/P' if m.partial else ''}")
+            lines.append(f"    {vantage}: {len(per_target)} target(s)")
+            lines += [f"      {target} {' '.join(seen)}"
+                      for target, seen in sorted(per_target.items())[:TIMELINE_TARGETS]]
+    return lines
+
+
+def _errors(launch: Launch) -> list[str]:
+    """Tracebacks in the run's whole output (a helper process dying shows here, long before the
+    output tail): each as its innermost frame and the exception (the first unindented line)."""
+    text = launch.log.read_text(errors="replace") if launch.log.exists() else ""
+    found = []
+    for block in text.split("Traceback (most recent call last):")[1:6]:
+        lines = block.strip("\n").splitlines()
+        end = next((i for i, line in enumerate(lines) if line and not line[0].isspace()), len(lines) - 1)
+        frames = [line.strip() for line in lines[:end] if line.strip().startswith("File ")]
+        found.append(f"  {frames[-1] if frames else '?'}: {lines[end] if lines else '?'}")
+    return found
 
 
 def _record(record: Outage, result: RunResult) -> str:

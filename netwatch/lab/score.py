@@ -61,6 +61,11 @@ class Sighting:
     def layer(self) -> str:
         return self.records[0].layer.value
 
+    def timing_ok(self, limit_s: float) -> bool:
+        """Start and end errors within ``limit_s`` (an open record fails), the truth in both windows."""
+        return (abs(self.start_error_s) <= limit_s and self.end_error_s is not None
+                and abs(self.end_error_s) <= limit_s and self.start_in_window and self.end_in_window)
+
 
 @dataclass(frozen=True, slots=True)
 class TruthScore:
@@ -107,12 +112,7 @@ class Score:
 
     def timing_ok(self) -> bool:
         """Every start and end error within one interval, and every truth inside its windows."""
-        limit = self.interval_s
-        return all(
-            abs(s.start_error_s) <= limit and s.end_error_s is not None and abs(s.end_error_s) <= limit
-            and s.start_in_window and s.end_in_window
-            for s in self.sightings
-        )
+        return all(s.timing_ok(self.interval_s) for s in self.sightings)
 
     def meets_targets(self) -> bool:
         return (
