@@ -145,7 +145,8 @@ class Outcome:
 
     ``partial`` is set when the probe succeeded through some of several resolvers or addresses while
     others failed (the detector reads it as "degraded"). ``phases`` maps a phase name
-    (``resolve``, ``connect``, ``tls``, ``first_byte``, ``transfer``) to seconds. ``evidence`` holds
+    (``resolve``, ``connect``, ``tls``, ``first_byte``, ``transfer``) to seconds, in the order run;
+    on a failure the last one is the phase that failed, timed up to the failure. ``evidence`` holds
     JSON-serialisable facts: answers, rcodes, resolver used, status, certificate fingerprints, body
     hash, addresses connected to.
     """

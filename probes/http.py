@@ -3,7 +3,9 @@
 Every hop of a redirect chain is resolved through the target's resolvers (never the system
 resolver), connected to by address with the egress allowlist checked, and spoken to with the
 URL's host in SNI and ``Host``. One deadline bounds all of it. Phase times (seconds) are summed
-over the hops: ``resolve``, ``connect``, ``tls``, ``first_byte``, ``transfer``.
+over the hops: ``resolve``, ``connect``, ``tls``, ``first_byte``, ``transfer``. A failure ends
+the phases with the one that failed, timed up to the failure (an exchange that failed, before or
+during the body, counts as ``first_byte``).
 
 Evidence: the last hop's ``url``, ``resolve``, ``attempts`` (addresses tried), ``connected``,
 ``tls``, ``status``, ``headers`` of interest, ``body_length``/``body_sha256``; earlier hops in
@@ -136,6 +138,7 @@ class _Probe:
                 return self.tls_failure(exc, host, port, connection.address, evidence)
             self.add_phase("tls", time.monotonic() - started)
             evidence["tls"] = session_evidence(sock, verified=self.params.verify_tls)
+        started = time.monotonic()
         try:
             response = exchange(
                 sock,
@@ -149,6 +152,9 @@ class _Probe:
         except Exception as exc:
             if not is_network_error(exc):
                 raise
+            # The failed phase is timed too, as every failing phase is: the detector dates the
+            # failure from when it began (the request was sent).
+            self.add_phase("first_byte", time.monotonic() - started)
             return classify(exc, Phase.HTTP), {**evidence, "detail": _describe(exc)}
         self.add_phase("first_byte", response.first_byte_s)
         self.add_phase("transfer", response.transfer_s)

@@ -60,3 +60,36 @@ def test_slowness_needs_degraded_after_slow_answers_in_a_row() -> None:
     assert states([*BASELINE, "slow", "slow", "ok", "slow", "slow", "ok"]) == [TargetState.UP]
     assert states([*BASELINE, "slow", "slow", "slow", "ok", "ok"]) == [
         TargetState.UP, TargetState.DEGRADED, TargetState.UP]
+
+
+def test_a_timeout_is_dated_one_normal_answer_after_its_failing_phase_began() -> None:
+    """A request sent just before a cut, whose answer the cut drops, times out: the cut began at
+    the latest one normal answer time (the median successful duration) after the request went
+    out, not when it went out. The window's other end is the start of the last good probe."""
+    tracker = Tracker("v/t/http", TH)
+    phases = {"resolve": 0.002, "connect": 0.001, "tls": 0.003}
+    for i in range(6):
+        tracker.observe(Measurement(id=f"m{i}", target_id="t", kind="http", vantage_id="v",
+                                    started_at=T0 + timedelta(seconds=i * INTERVAL_S),
+                                    duration_s=0.008, failure=None, phases={**phases, "first_byte": 0.002}))
+    for i in (6, 7):
+        tracker.observe(Measurement(id=f"m{i}", target_id="t", kind="http", vantage_id="v",
+                                    started_at=T0 + timedelta(seconds=i * INTERVAL_S), duration_s=10.0,
+                                    failure=Failure.HTTP_TIMEOUT, phases={**phases, "first_byte": 9.994}))
+    assert tracker.state is TargetState.DOWN and tracker.window is not None
+    request_sent = T0 + timedelta(seconds=6 * INTERVAL_S + 0.006)
+    assert tracker.window.at == request_sent + timedelta(seconds=0.008)
+    assert tracker.window.earliest == T0 + timedelta(seconds=5 * INTERVAL_S)
+
+
+def test_a_refusal_is_dated_by_its_arrival() -> None:
+    tracker = Tracker("v/t/tcp", TH)
+    for i in range(8):
+        failed = i >= 6
+        tracker.observe(Measurement(id=f"m{i}", target_id="t", kind="tcp", vantage_id="v",
+                                    started_at=T0 + timedelta(seconds=i * INTERVAL_S),
+                                    duration_s=0.004 if failed else 0.001,
+                                    failure=Failure.TCP_REFUSED if failed else None,
+                                    phases={"resolve": 0.0, "connect": 0.004 if failed else 0.001}))
+    assert tracker.window is not None
+    assert tracker.window.at == T0 + timedelta(seconds=6 * INTERVAL_S + 0.004)

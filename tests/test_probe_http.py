@@ -190,6 +190,10 @@ def test_slow_servers_time_out_at_the_deadline(
     outcome, elapsed = probe(env, timeout=0.8, url=web.url())
     assert outcome.failure is Failure.HTTP_TIMEOUT
     assert 0.8 - 0.05 <= elapsed <= 0.8 + MARGIN_S
+    # The phase that failed is the last one, timed up to the failure (the detector dates the
+    # failure from its start).
+    assert list(outcome.phases) == ["resolve", "connect", "first_byte"]
+    assert 0.8 - 0.05 <= sum(outcome.phases.values()) <= elapsed
 
 
 def test_rogue_root_is_untrusted_and_its_issuer_is_recorded(

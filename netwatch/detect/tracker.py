@@ -8,9 +8,12 @@ measurements (failures included) were all non-ok (then ``degraded``); ``degraded
 
 Uncertainty windows are honest bounds: a good measurement shows the path worked at some moment
 after it *started*; a failed one shows the fault acting at some moment after its failing phase
-(the last one in ``phases``) began, and — its *effect* — at the latest when that phase began if
-it timed out (the packets sent then were already dropped), else when the probe completed (the
-refusal, block page or foreign certificate arrived by then). So a change to worse lies in
+(the last one in ``phases``) began, and — its *effect* — at the latest one normal answer time
+after that phase began if it timed out (the packets sent then, or the answers to them, were
+dropped; the target's median successful duration bounds how long an answer normally takes), else
+when the probe completed (the refusal, block page or foreign certificate arrived by then). A
+request sent a millisecond before a cut whose answer the cut then drops is why the answer time
+counts. So a change to worse lies in
 [start of the last good one, effect of the first failed one] (a slow or partial one: its
 completion), and a change to better in [failing-phase start of the last failed one (for a
 degraded one, its start), completion of the first good one].
@@ -43,14 +46,15 @@ class Window:
     at: datetime
 
 
-def failure_moments(m: Measurement, end: datetime) -> tuple[datetime, datetime]:
+def failure_moments(m: Measurement, end: datetime, answer_s: float) -> tuple[datetime, datetime]:
     """(the start of ``m``'s failing phase, the moment its fault was surely in effect): the
     failing phase is the last one timed in ``phases`` (none timed: the probe's start); a timeout
-    was in effect when that phase began, any other failure by the probe's completion ``end``."""
+    was in effect ``answer_s`` (how long an answer normally takes, seconds) after that phase
+    began, any other failure by the probe's completion ``end``."""
     offset = sum(list(m.phases.values())[:-1])
     acting = min(m.started_at + timedelta(seconds=max(0.0, offset)), end)
     timed_out = m.failure is not None and m.failure.value.endswith("_timeout")
-    return acting, acting if timed_out else end
+    return acting, min(acting + timedelta(seconds=answer_s), end) if timed_out else end
 
 
 class Tracker:
@@ -155,7 +159,8 @@ class Tracker:
     def _count(self, grade: Grade, m: Measurement) -> None:
         end = m.started_at + timedelta(seconds=m.duration_s)
         if grade is Grade.FAIL:
-            acting, effect = failure_moments(m, end)
+            answer_s = statistics.median(self._latencies) if self._latencies else 0.0
+            acting, effect = failure_moments(m, end, answer_s)
             if self._fail_streak == 0:
                 self._pending_fail = Window(self._last_nonfail_start, effect)
             if self._bad_streak == 0:

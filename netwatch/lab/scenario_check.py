@@ -6,7 +6,8 @@ say; ``netwatch.lab.scenario_observe`` models what each vantage's probes see):
 
 - **stage length**: every truth window, and every gap between two windows of the same scope and
   entity, lasts at least ``MIN_STAGE_INTERVALS`` probe intervals - shorter is below what a
-  detector with hysteresis (down after 3 failures, up after 2 successes) can resolve;
+  detector with hysteresis (down after 2 failures, up after 2 successes, plus the probe in
+  flight at each boundary) can resolve;
 - **observable**: just after each truth starts, every vantage it names (``seen_by``, or all) has a
   member of that group failing, and is not cut off from all its controls (a vantage that is has
   its verdicts frozen: it can only report ``vantage_offline`` or ``international_cut``);
