@@ -216,7 +216,7 @@ TIMELINE_TARGETS = 16  # per truth and vantage: enough to see a group's members,
 
 def _timelines(score: Score, result: RunResult, folder: Path) -> list[str]:
     """What the probes of each truth gone wrong saw around its boundaries (scenario seconds):
-    ``20.3:0.00`` a success and its duration, ``22.1:tcp_reset`` a failure, ``/P`` partial. This is
+    ``20.31:0.004`` a success and its duration, ``22.12:tcp_reset`` a failure, ``/P`` partial. This is
     the evidence a CI failure leaves behind: the run's files do not outlive the CI machine."""
     limit = score.interval_s
     wrong = [t.truth for t in score.truths
@@ -235,18 +235,28 @@ def _timelines(score: Score, result: RunResult, folder: Path) -> list[str]:
         for vantage, rows in sorted(measurements.items()):
             if truth.seen_by and vantage not in truth.seen_by:
                 continue
-            per_target: dict[str, list[str]] = {}
-            for m in rows:
+            per_target: dict[str, list[Measurement]] = {}
+            for m in sorted(rows, key=lambda m: m.started_at):
                 at = (m.started_at - result.t0).total_seconds()
-                labels = m.labels.as_dict()
-                if labels.get(truth.scope.value) == truth.entity and any(a <= at <= b for a, b in spans):
-                    seen = m.failure.value if m.failure else f"{m.duration_s:.2f}"
-                    per_target.setdefault(m.target_id, []).append(
-                        f"{at:.1f}:{seen}{'/P' if m.partial else ''}")
-            lines.append(f"    {vantage}: {len(per_target)} target(s)")
-            lines += [f"      {target} {' '.join(seen)}"
-                      for target, seen in sorted(per_target.items())[:TIMELINE_TARGETS]]
+                if (m.labels.as_dict().get(truth.scope.value) == truth.entity
+                        and any(a <= at <= b for a, b in spans)):
+                    per_target.setdefault(m.target_id, []).append(m)
+            # The targets whose results changed nearest a truth boundary first: they date it.
+            ranked = sorted(per_target.items(), key=lambda item: (
+                _nearest_change(item[1], result, (truth.start, truth.end)), item[0]))
+            lines.append(f"    {vantage}: {len(per_target)} target(s), nearest change first")
+            lines += [f"      {target} " + " ".join(
+                f"{(m.started_at - result.t0).total_seconds():.2f}:"
+                f"{m.failure.value if m.failure else f'{m.duration_s:.3f}'}{'/P' if m.partial else ''}"
+                for m in seen) for target, seen in ranked[:TIMELINE_TARGETS]]
     return lines
+
+
+def _nearest_change(seen: list[Measurement], result: RunResult, boundaries: tuple[float, float]) -> float:
+    """Seconds from a boundary to the nearest probe whose failing or not differs from the one before."""
+    changes = [(b.started_at - result.t0).total_seconds() for a, b in pairwise(seen)
+               if (a.failure is None) != (b.failure is None)]
+    return min((abs(at - edge) for at in changes for edge in boundaries), default=float("inf"))
 
 
 def _errors(launch: Launch) -> list[str]:
