@@ -90,6 +90,13 @@ class Agent:
             ),
             *sinks,
         ]
+        outbox = Store(store_path)
+        self.notifier = Notifier(
+            config.notifications,
+            outbox,
+            wall=self._clocks.wall,
+            metrics=NotifyMetrics(self.metrics.registry, outbox.pending_notifications),
+        )
         self.detection = DetectionService(
             config.detection,
             config.vantage,
@@ -97,6 +104,7 @@ class Agent:
             wall=self._clocks.wall,
             registry=self.metrics.registry,
             on_store_error=store_error,
+            on_queued=self.notifier.wake,
         )
         self._retention = RetentionJob(
             store_path,
@@ -104,13 +112,6 @@ class Agent:
             config.retention_interval_s,
             wall=self._clocks.wall,
             on_error=store_error,
-        )
-        outbox = Store(store_path)
-        self.notifier = Notifier(
-            config.notifications,
-            outbox,
-            wall=self._clocks.wall,
-            metrics=NotifyMetrics(self.metrics.registry, outbox.pending_notifications),
         )
         if config.measurements_out is not None:
             self._sinks.append(

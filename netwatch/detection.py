@@ -67,7 +67,8 @@ class DetectionService:
 
     Thread-safe: ``__call__`` (the listener) and the read methods may be used from any thread.
     ``wall`` returns aware UTC now. ``registry``: where the detection metrics are registered.
-    ``recent``: how many outage events ``recent_events`` keeps.
+    ``recent``: how many outage events ``recent_events`` keeps. ``on_queued`` is called (on the
+    detection thread) after notifications were committed to the outbox, e.g. ``Notifier.wake``.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class DetectionService:
         lag_s: float = LAG_S,
         registry: CollectorRegistry | None = None,
         on_store_error: Callable[[str], None] | None = None,
+        on_queued: Callable[[], None] | None = None,
         tick_s: float = TICK_S,
         pump_every_s: float = PUMP_EVERY_S,
         recent: int = 256,
@@ -91,6 +93,7 @@ class DetectionService:
         self._wall = wall
         self._lag = timedelta(seconds=lag_s)
         self._on_store_error = on_store_error
+        self._on_queued = on_queued
         self._tick_s = tick_s
         self._pump_every_s = pump_every_s
         self._lock = threading.Lock()  # buffer, detector, recent events
@@ -217,6 +220,8 @@ class DetectionService:
         if self._failing:
             log.warning("detection events are being stored again")
         self._unsaved, self._failing = [], False
+        if outage_events and self._on_queued is not None:
+            self._on_queued()  # the notifier sends now instead of at its next poll
 
     def _store_failed(self, exc: Exception, batch: list[Event]) -> None:
         if not self._failing:  # log a failure streak once, not every retry

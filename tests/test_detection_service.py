@@ -112,6 +112,16 @@ def test_notifications_are_queued_once_when_the_same_events_recur(tmp_path: Path
     assert items[0].payload == again.recent_events()[0].to_dict()
 
 
+def test_the_notifier_is_woken_once_per_batch_that_queued_notifications(tmp_path: Path) -> None:
+    clock, woken, store = Clock(), [], Store(db_path(tmp_path))
+    detection = DetectionService(THRESHOLDS, VANTAGE, db_path(tmp_path), wall=clock, lag_s=5.0,
+                                 on_queued=lambda: woken.append(store.pending_notifications()))
+    feed_all(detection, clock)
+    # One wake per pump that stored outage events (the opening round, the closing one), each
+    # after the commit: the notifier it wakes finds that pump's rows already queued.
+    assert len(woken) == 2 and woken[0] < woken[1] == len(detection.recent_events())
+
+
 def test_measurements_wait_for_the_lag_then_go_in_finish_order(tmp_path: Path) -> None:
     clock = Clock()
     detection = service(tmp_path, clock)

@@ -124,6 +124,17 @@ def test_delivers_after_the_group_window(store: Store, receiver: WebhookReceiver
     assert n.run_once() == 0 and len(receiver.received()) == 1
 
 
+def test_wake_sends_at_once_instead_of_at_the_next_poll(store: Store, receiver: WebhookReceiver) -> None:
+    n = Notifier(settings(receiver, group_window=0), store, wall=lambda: datetime.now(UTC), poll_s=3600)
+    n.start()
+    try:
+        queue(store, datetime.now(UTC), opened(outage()))
+        n.wake()  # as live detection does after committing the event
+        receiver.wait_for(lambda got: len(got) == 1, 10, "the woken notifier's message")
+    finally:
+        n.stop()
+
+
 def test_a_national_blackout_is_one_message(store: Store, receiver: WebhookReceiver) -> None:
     clock = Clock(T0)
     n = notifier(store, settings(receiver), clock)

@@ -69,7 +69,8 @@ class _Settled:
 
 class Notifier:
     """The agent's notifier over ``store``. ``wall`` returns aware UTC now; ``send`` delivers one
-    message (tests may pass their own); ``poll_s`` is how often the thread looks at the outbox.
+    message (tests may pass their own); ``poll_s`` is how often the thread looks at the outbox
+    unless ``wake`` tells it sooner that rows were queued (outage events: the alert latency).
 
     Thread-safe: ``run_once`` (the thread's cycle, callable directly in tests), ``apply`` and
     ``stop`` may be called from any thread.
@@ -96,6 +97,7 @@ class Notifier:
         self._held: dict[int, _Held] = {}
         self._routed_at: deque[datetime] = deque()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         if metrics is not None:
             metrics.destinations(d.name for d in settings.destinations)
@@ -114,13 +116,19 @@ class Notifier:
 
     def start(self) -> None:
         self._stop.clear()
+        self._wake.clear()
         self._thread = threading.Thread(target=self._run, name="netwatch-notifier", daemon=True)
         self._thread.start()
+
+    def wake(self) -> None:
+        """Rows were queued: run a cycle now rather than at the next poll (any thread)."""
+        self._wake.set()
 
     def stop(self) -> None:
         """Finish the current cycle, then queue a message for held events if the rate limit allows
         (the next notifier sends it). Sends nothing itself."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -145,7 +153,11 @@ class Notifier:
     # -- stages -------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stop.wait(self._poll_s):
+        while True:
+            self._wake.wait(self._poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.run_once()
             except (StoreError, sqlite3.Error, OSError) as exc:
