@@ -248,6 +248,29 @@ def test_throttle_rate_and_delay_slow_transfers(lab: Any, faults: Any) -> None:
     assert late["failure"] is None and late["phases"]["connect"] >= 0.55  # 300 ms each way
 
 
+def _kernel_has_netem() -> bool:
+    """Asked of the kernel in a throwaway network namespace, apart from the lab's own check."""
+    return subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay",
+                           "1ms"], capture_output=True, check=False).returncode == 0
+
+
+def test_throttles_use_netem_where_the_kernel_has_it(lab: Any, faults: Any) -> None:
+    """netem on both link ends where the kernel has it; elsewhere tbf for the rate and the
+    NFQUEUE delayer in the router for the delay (this project's machines: no netem)."""
+    faults.apply("slow", Throttle(kind="throttle", at=0, target=Select(networks=("dc",)), rate_kbit=512,
+                                  delay_ms=100))
+    assert faults.netem is _kernel_has_netem()
+    dc = lab.topology.network("dc")
+    for name, dev in ((lab.router_of(dc), f"n{dc.index}"), ("dc", "up0")):
+        shown = subprocess.run(["tc", "-n", lab.ns(name), "qdisc", "show", "dev", dev], capture_output=True,
+                               text=True, check=True).stdout
+        wanted = ("netem", "delay 100", "rate 512Kbit") if faults.netem else ("tbf", "rate 512Kbit")
+        assert all(part in shown for part in wanted), shown
+    iptables = subprocess.run([*lab.exec_prefix("core"), "iptables-save"], capture_output=True, text=True,
+                              check=True).stdout
+    assert ("NFQUEUE --queue-num 100" in iptables) is not faults.netem
+
+
 def test_delay_outlives_other_faults_reloading_the_rules(lab: Any, faults: Any) -> None:
     """Packets the delayer holds while another fault reloads the same router's rules: before, the
     reload unregistered the router's hooks, the kernel dropped every queued packet, the delayer's

@@ -9,9 +9,11 @@ nothing. How each fault becomes packets:
 - cut / vantage_offline / loss: ``drop`` (with ``numgen random`` for loss) in the forward chain
   of the router the network hangs off: silent, so probes time out instead of being refused;
 - gateway_cut: ``drop`` in the ``igw`` namespace's forward chain;
-- throttle: tbf on both ends of each selected network's link (rate); iptables
-  ``NFQUEUE --queue-num <delay_ms>`` to the router's delayer (delay, ``netwatch.lab.nfqueue_delay``);
-  random drops (loss);
+- throttle: where the kernel has ``netem`` and the throttle selects whole networks, one netem
+  qdisc on both ends of each selected network's link (rate, delay, loss: each direction once).
+  Otherwise (the lab's usual machines: "Specified qdisc kind is unknown") tbf on both link ends
+  (rate); iptables ``NFQUEUE --queue-num <delay_ms>`` to the router's delayer (delay,
+  ``netwatch.lab.nfqueue_delay``); ``numgen random`` drops (loss);
 - dns: the selected networks' resolvers answer the fault (``DnsServer.set_fault``);
 - http_block / tls_intercept: DNAT of inside clients' connections to the censor in ``core``;
 - allow_list: ``drop`` in ``core`` of everything neither from nor to an allowed site (DNS kept).
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netwatch.lab.host_process import HostProcess
-from netwatch.lab.netns_plumbing import run
+from netwatch.lab.netns_plumbing import PlumbingError, run
 from netwatch.lab.scenario_faults import (
     AllowList,
     Cut,
@@ -48,12 +51,47 @@ if TYPE_CHECKING:
 _NOT_DNS = "meta l4proto { tcp, udp } th dport { 0-52, 54-65535 } th sport { 0-52, 54-65535 } "
 
 
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a link end does to the packets it sends: a rate cap, a delay, random loss."""
+
+    rate_kbit: int | None = None
+    delay_ms: int | None = None
+    loss_pct: int | None = None
+
+    def merge(self, other: Shape) -> Shape:
+        """Both at once: the lower rate, the longer delay, the higher loss."""
+        rates = [r for r in (self.rate_kbit, other.rate_kbit) if r is not None]
+        delays = [d for d in (self.delay_ms, other.delay_ms) if d is not None]
+        losses = [x for x in (self.loss_pct, other.loss_pct) if x is not None]
+        return Shape(min(rates, default=None), max(delays, default=None), max(losses, default=None))
+
+    def qdisc(self) -> list[str]:
+        """``tc qdisc`` arguments: netem when it delays or drops, else tbf (rate only)."""
+        if self.delay_ms is None and self.loss_pct is None:
+            kbit = self.rate_kbit or 0
+            burst = max(4096, kbit * 1000 // 8 // 20)  # bytes: 50 ms worth, at least a few packets
+            return ["tbf", "rate", f"{kbit}kbit", "burst", str(burst), "latency", "1s"]
+        args = ["netem"]
+        if self.delay_ms is not None:
+            args += ["delay", f"{self.delay_ms}ms"]
+        if self.rate_kbit is not None:
+            args += ["rate", f"{self.rate_kbit}kbit"]
+        if self.loss_pct is not None:
+            args += ["loss", "random", f"{self.loss_pct}%"]
+        return args
+
+
 class NetnsFaults:
-    def __init__(self, lab: NetnsLab) -> None:
+    """The active faults of one namespace lab. ``netem``: whether throttles may use ``tc netem``
+    (None: find out from the kernel the first time a throttle is applied)."""
+
+    def __init__(self, lab: NetnsLab, netem: bool | None = None) -> None:
         self.lab = lab
+        self.netem = netem
         self.active: dict[str, Fault] = {}
         self._nft: dict[str, str] = {}  # router -> ruleset last loaded
-        self._tbf: dict[tuple[str, str], int] = {}  # (namespace name, device) -> kbit/s in force
+        self._shapes: dict[tuple[str, str], Shape] = {}  # (namespace name, device) -> shape in force
         self._dns: dict[str, dict[str, list[list[str | None]]]] = {}
         self._iptables: dict[str, str] = {}  # router -> iptables-restore input last loaded
         self._delayers: dict[str, HostProcess] = {}  # router -> its NFQUEUE delayer
@@ -77,7 +115,7 @@ class NetnsFaults:
         """Drop all state without touching the system (the lab is being torn down)."""
         for delayer in self._delayers.values():
             delayer.stop()
-        self.__init__(self.lab)  # type: ignore[misc]
+        self.__init__(self.lab, self.netem)  # type: ignore[misc]
 
     # -- rendering -------------------------------------------------------------------------------
 
@@ -85,7 +123,7 @@ class NetnsFaults:
         forward: dict[str, list[str]] = defaultdict(list)
         delays: dict[str, list[tuple[str, int]]] = defaultdict(list)  # router -> (prefix, ms)
         nat: list[str] = []
-        tbf: dict[tuple[str, str], int] = {}
+        shapes: dict[tuple[str, str], Shape] = {}
         dns: dict[str, dict[str, list[list[str | None]]]] = defaultdict(lambda: defaultdict(list))
         topology = self.lab.topology
         clients = sorted(str(n.subnet) for n in topology.networks
@@ -101,13 +139,16 @@ class NetnsFaults:
                     self._per_router(forward, target.selector(), f"numgen random mod 100 < {percent} drop")
                 case Throttle(target=target, rate_kbit=rate, delay_ms=delay, loss_pct=loss):
                     selector = target.selector()
-                    if loss is not None:
+                    # netem shapes whole links; a delay or loss for some sites only stays in the routers.
+                    on_links = not selector.by_site and self._netem_available()
+                    if loss is not None and not on_links:
                         self._per_router(forward, selector, f"numgen random mod 100 < {loss} drop")
-                    for prefix in topology.select_prefixes(selector) if delay is not None else ():
+                    for prefix in topology.select_prefixes(selector) if delay and not on_links else ():
                         delays["core" if _domestic(prefix) else "world"].append((prefix, delay or 0))
-                    for net in topology.select_networks(selector) if rate is not None else ():
+                    shape = Shape(rate, delay, loss) if on_links else Shape(rate)
+                    for net in topology.select_networks(selector) if shape != Shape() else ():
                         for key in ((self.lab.router_of(net), f"n{net.index}"), (net.id, "up0")):
-                            tbf[key] = min(tbf.get(key, rate or 0), rate or 0)
+                            shapes[key] = shapes[key].merge(shape) if key in shapes else shape
                 case VantageOffline(vantage=vantage):
                     net = topology.network(topology.vantage(vantage).network)
                     forward[self.lab.router_of(net)] += [
@@ -134,7 +175,7 @@ class NetnsFaults:
                     spare = _NOT_DNS if keep_dns else ""
                     forward["core"].append(f"ip saddr != {allowed} ip daddr != {allowed} {spare}drop")
         self._load_nft(forward, nat)
-        self._load_tbf(tbf)
+        self._load_shapes(shapes)
         self._load_dns({k: dict(v) for k, v in dns.items()})
         for router in ("core", "world"):
             self._load_delays(router, delays.get(router, []))
@@ -164,15 +205,26 @@ class NetnsFaults:
                 run([*self.lab.exec_prefix(router), "nft", "-f", "-"], text)
                 self._nft[router] = text
 
-    def _load_tbf(self, wanted: dict[tuple[str, str], int]) -> None:
-        for (name, dev), kbit in wanted.items():
-            if self._tbf.get((name, dev)) != kbit:
-                burst = max(4096, kbit * 1000 // 8 // 20)  # bytes: 50 ms worth, at least a few packets
-                run(["tc", "-n", self.lab.ns(name), "qdisc", "replace", "dev", dev, "root", "tbf",
-                     "rate", f"{kbit}kbit", "burst", str(burst), "latency", "1s"])
-        for name, dev in set(self._tbf) - set(wanted):
+    def _netem_available(self) -> bool:
+        """Whether this kernel has ``sch_netem`` (asked once, on a scratch qdisc in ``core``)."""
+        if self.netem is None:
+            lo = ["tc", "-n", self.lab.ns("core"), "qdisc"]
+            try:
+                run([*lo, "add", "dev", "lo", "root", "netem", "delay", "1ms"])
+            except PlumbingError:  # "Specified qdisc kind is unknown"
+                self.netem = False
+            else:
+                run([*lo, "del", "dev", "lo", "root"], check=False)
+                self.netem = True
+        return self.netem
+
+    def _load_shapes(self, wanted: dict[tuple[str, str], Shape]) -> None:
+        for (name, dev), shape in wanted.items():
+            if self._shapes.get((name, dev)) != shape:
+                run(["tc", "-n", self.lab.ns(name), "qdisc", "replace", "dev", dev, "root", *shape.qdisc()])
+        for name, dev in set(self._shapes) - set(wanted):
             run(["tc", "-n", self.lab.ns(name), "qdisc", "del", "dev", dev, "root"], check=False)
-        self._tbf = wanted
+        self._shapes = wanted
 
     def _load_dns(self, wanted: dict[str, dict[str, list[list[str | None]]]]) -> None:
         for net_id in set(wanted) | set(self._dns):
