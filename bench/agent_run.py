@@ -37,25 +37,12 @@ from typing import Any
 
 import requests
 from blackbox import free_port, process_cpu_s
+from synthetic_labels import CATEGORIES
 
 from netwatch.catalog.regions import KZ_REGIONS
 
 DNS_NAMES = 4000
 """Names ``site<N>.bench.kz`` the loopback DNS server must know (targets reuse them modulo this)."""
-CATEGORIES = (
-    "government",
-    "bank",
-    "news",
-    "telecom",
-    "dns-infra",
-    "messaging",
-    "social",
-    "search",
-    "video",
-    "shopping",
-    "education",
-    "health",
-)
 NETWORK_TYPES = ("fixed", "mobile", "hosting", "ixp", "state")
 SCRAPE_EVERY_S = 15.0
 COMMANDS = {

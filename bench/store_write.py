@@ -22,6 +22,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from synthetic_labels import CATEGORIES
+
 from netwatch.model import Failure, Labels, Layer, Measurement, NetworkType, Outage, ScopeType
 from netwatch.store import MeasurementStore, OutageFilter, Store, db_path
 
@@ -30,20 +32,6 @@ YEAR = timedelta(days=365)
 LAYERS = list(Layer)
 REGIONS = [f"KZ-{n:02d}" for n in (10, 11, 15, 19, 23, 27, 31, 33, 35, 39, 43, 47, 55, 59, 61, 62, 75)]
 ASNS = [str(9198 + k) for k in range(20)]
-CATEGORIES = [
-    "government",
-    "bank",
-    "news",
-    "telecom",
-    "dns-infra",
-    "messaging",
-    "social",
-    "search",
-    "video",
-    "shopping",
-    "education",
-    "health",
-]
 
 
 def measurement(n: int, rng: random.Random) -> Measurement:
