@@ -42,7 +42,20 @@ from detect_world import (
 from netwatch.detect import Detector, Thresholds
 from netwatch.detect.classify import classify
 from netwatch.detect.ledger import FRACTION_STEPS
-from netwatch.model import Failure, Layer, Outage, OutageChange, OutageEvent, Position, Vantage
+from netwatch.model import (
+    Failure,
+    Labels,
+    Layer,
+    Measurement,
+    NetworkType,
+    Outage,
+    OutageChange,
+    OutageEvent,
+    Position,
+    Role,
+    ScopeType,
+    Vantage,
+)
 
 H = 3600.0
 TH = Thresholds(baseline_bin_s=300, incident_gap_s=2 * H)
@@ -319,6 +332,37 @@ def test_region_dark_across_national_episodes_is_its_own_record() -> None:
     ]
     _expect(outages, expected)
     assert len({o.incident_id for o in outages}) == 1
+
+
+def test_interference_ends_with_the_first_recoveries_not_the_member_probed_last() -> None:
+    """Three news sites' names answered with bogons (a DNS and a web probe each) from H to 2H;
+    one probe runs late around the end (scheduler jitter). Once fewer than half the category's
+    members are down, the record is carried by the interference evidence of the last ones; it
+    must still end with the first members that answered properly again, not with the last two
+    still ``down`` (lab run of dns_tampering, loopback, 2026-12-03: +2.0 s at a 2-s interval)."""
+    sites = (("a", "news"), ("b", "news"), ("c", "news"), ("d", "bank"), ("e", "bank"))
+    # (target, kind, category, offset in the round)
+    members = [(f"{site}/{kind}", kind, cat, 7.5 * i + (30.0 if kind == "http" else 0.0))
+               for i, (site, cat) in enumerate(sites) for kind in ("dns", "http")]
+    detector, events, recovered = Detector(TH), [], []
+    for r in range(int(3 * H // INTERVAL)):
+        for target, kind, cat, offset in members:
+            at = r * INTERVAL + offset
+            if target == "b/http" and at == 2 * H + offset:
+                at += 0.9 * INTERVAL  # the straggler: its first probe after the end comes late
+            failed = cat == "news" and H <= at < 2 * H
+            labels = Labels("KZ", "KZ-71", "48716", "pscloud", NetworkType.HOSTING, cat, Role.SUBJECT)
+            m = Measurement(id=f"{target}-{r}", target_id=target, kind=kind, vantage_id="in-1",
+                            started_at=T0 + timedelta(seconds=at), duration_s=0.3,
+                            failure=Failure.DNS_BOGON_ANSWER if failed else None, labels=labels)
+            if cat == "news" and not failed and at >= 2 * H:
+                recovered.append(m.started_at + timedelta(seconds=m.duration_s))
+            events += detector.observe(m)
+    (outage,) = _closed(events)
+    assert outage.scope_type is ScopeType.CATEGORY and outage.entity == "news"
+    assert outage.layer is Layer.DNS_TAMPERING
+    assert outage.ended_at == min(recovered)
+    _check(outage, H, 2 * H)
 
 
 def test_interference_with_sites_abroad_is_part_of_the_countrys_incident() -> None:

@@ -204,8 +204,8 @@ class VantageGroups:
                 country=self._judge.country_of(key, g) or self._judge.home(),
                 evidence_cap=self._t.evidence_cap,
             )
-            self._judge.since[key] = interference.inject(key, now)
-            self._judge.track_lost(key, members)
+            self._judge.since[key] = interference.inject(key, members, now)
+            self._judge.track_lost(key, interference.lost[key])
             if RANK[key[0]] < NARROWEST:
                 self._broad_raw.add(key)
             todo.add(key)

@@ -36,11 +36,16 @@ class Interference:
         # takes over: the caller discards it here), since when, and those withdrawn lately.
         self.injected: set[GroupKey] = set()
         self._since: dict[GroupKey, datetime] = {}
+        # Every member down with an injected group's layer while its verdict lasted: their
+        # recoveries date its end (the first ones after the interference stopped, not whichever
+        # member happened to be probed last).
+        self.lost: dict[GroupKey, set[MemberKey]] = {}
         self._withdrawn: set[GroupKey] = set()
 
-    def inject(self, key: GroupKey, now: datetime) -> datetime:
-        """``key`` carries an interference verdict now; return since when it has."""
+    def inject(self, key: GroupKey, members: set[MemberKey], now: datetime) -> datetime:
+        """``key`` carries an interference verdict over ``members`` now; return since when it has."""
         self.injected.add(key)
+        self.lost.setdefault(key, set()).update(members)
         return self._since.setdefault(key, now)
 
     def withdraw(self, chosen: Mapping[GroupKey, Layer]) -> list[GroupKey]:
@@ -56,6 +61,7 @@ class Interference:
         gone = sorted(self._withdrawn)
         for key in gone:
             self._since.pop(key, None)
+            self.lost.pop(key, None)
         self._withdrawn.clear()
         return gone
 
