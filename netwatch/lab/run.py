@@ -6,7 +6,8 @@
 2. waits ``warmup_s`` (default ``WARMUP_INTERVALS`` probe intervals) so targets have states and
    latency baselines; the wall-clock moment after it is scenario second 0 (``RunResult.t0``), and
    truth times map to ``t0 + seconds``;
-3. plays ``scenario.events()`` at their times, then lets the run last ``duration_s``;
+3. plays ``scenario.events()`` at their times on the wall clock (the one measurements carry),
+   recording when each took effect (``played``), then lets the run last ``duration_s``;
 4. stops the agents (SIGTERM: each flushes its detector and store), always tears the backend
    down — also on an exception, Ctrl-C, SIGTERM or SIGHUP — and reads each vantage's outages from
    its store;
@@ -116,19 +117,20 @@ def run_scenario(scenario: Scenario, backend: Backend, workdir: Path, *, source:
             for agent in agents:
                 config = agent_config(backend, agent.vantage_id, interval, agent.folder, _free_port())
                 agent.start(backend.agent_prefix(agent.vantage_id), config, backend.allowed_networks)
-            _wait(time.monotonic() + warmup, agents)
-            t0, start = datetime.now(UTC), time.monotonic()
+            warm = time.monotonic() + warmup
+            _wait(lambda: warm - time.monotonic(), agents)
+            t0 = datetime.now(UTC)
             say(f"warm-up done ({warmup:g} s); scenario second 0 = {t0.isoformat()}")
             for event in scenario.events():
-                _wait(start + event.at, agents)
+                _wait(_until_second(t0, event.at), agents)
                 if event.apply:
                     backend.apply(event.fault_id, event.fault)
                 else:
                     backend.clear(event.fault_id)
                 change = "apply" if event.apply else "clear"
-                played.append((round(time.monotonic() - start, 3), change, event.fault_id))
+                played.append((round(_scenario_second(t0), 3), change, event.fault_id))
                 say(f"[{event.at:6.1f} s] {change} {event.fault_id}")
-            _wait(start + scenario.duration_s, agents)
+            _wait(_until_second(t0, scenario.duration_s), agents)
         finally:
             for agent in agents:
                 agent.stop()
@@ -140,12 +142,26 @@ def run_scenario(scenario: Scenario, backend: Backend, workdir: Path, *, source:
     return result
 
 
-def _wait(until: float, agents: list[LabAgent]) -> None:
-    """Sleep until monotonic ``until``, checking every second that the agents still run."""
-    while (left := until - time.monotonic()) > 0:
+def _wait(seconds_left: Callable[[], float], agents: list[LabAgent]) -> None:
+    """Sleep until ``seconds_left()`` is no longer positive, checking every second that the agents
+    still run."""
+    while (left := seconds_left()) > 0:
         time.sleep(min(left, 1.0))
         for agent in agents:
             agent.check_alive()
+
+
+def _scenario_second(t0: datetime) -> float:
+    """Scenario time now: wall-clock seconds since ``t0``. The agents stamp measurements with the
+    wall clock, so faults are timed and recorded on it too: a clock stepped or slewed during a
+    run (a virtual machine paused and resumed) then shifts faults and measurements alike instead
+    of pulling them apart."""
+    return (datetime.now(UTC) - t0).total_seconds()
+
+
+def _until_second(t0: datetime, second: float) -> Callable[[], float]:
+    """Seconds left until scenario second ``second`` (for ``_wait``)."""
+    return lambda: second - _scenario_second(t0)
 
 
 def _stored_outages(data_dir: Path) -> list[Outage]:
